@@ -12,7 +12,7 @@ SKIPPED_DIRS = frozenset({
     "__pycache__", "node_modules", "site-packages", "build", "dist", "venv", "env",
     ".venv", ".env", ".git", ".hg", ".svn", ".tox", ".nox", ".eggs",
 })
-SOURCE_SUFFIXES = (".py", ".pyi")
+SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
 
 # CPython's own parser refuses deeper nesting ("too many nested parentheses" / "too many
 # levels of indentation"); libcst's native parser can crash the process instead, so we

@@ -48,9 +48,13 @@ class Location:
     line: int
     column: int = 1
     message: str = ""
+    cell: int | None = None  # notebook cell number (1-based), when the file is a notebook
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+        doc = {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+        if self.cell is not None:
+            doc["cell"] = self.cell
+        return doc
 
 
 @dataclass(frozen=True)

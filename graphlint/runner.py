@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from graphlint import notebook
 from graphlint.engine import AnalysisOptions, ProjectIndex, analyze_source
 from graphlint.files import SourceError, SourceFile, read_source
 from graphlint.findings import FileError, FileResult, Finding
@@ -27,13 +28,16 @@ class RunResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)
     files_checked: int = 0
+    per_file: list[FileResult] = field(default_factory=list)  # in the order of the files given
 
 
 def analyze_file(source: SourceFile, options: AnalysisOptions, project: ProjectIndex) -> FileResult:
     """Analyse one file; every failure becomes a one-line error on its result."""
     try:
-        text = read_source(source.path)
-        findings = analyze_source(text, source.display, options, project)
+        if source.path.suffix == notebook.SUFFIX:
+            findings = notebook.analyze(source.path, source.display, options, project)
+        else:
+            findings = analyze_source(read_source(source.path), source.display, options, project)
         return FileResult(source.display, findings)
     except SourceError as exc:
         return FileResult(source.display, error=FileError(source.display, str(exc)))
@@ -64,8 +68,10 @@ def _init_worker() -> None:
     threading.stack_size(THREAD_STACK_BYTES)
 
 
-def check_files(files: list[SourceFile], options: AnalysisOptions, jobs: int | None = None) -> RunResult:
-    project = ProjectIndex.from_files(files)
+def check_files(files: list[SourceFile], options: AnalysisOptions, jobs: int | None = None,
+                project: ProjectIndex | None = None) -> RunResult:
+    """`project` indexes the whole run when only some of its files need analysing (the rest cached)."""
+    project = project if project is not None else ProjectIndex.from_files(files)
     jobs = jobs or os.cpu_count() or 1
     jobs_list = [(f, options, project) for f in files]
     if len(files) < PARALLEL_THRESHOLD or jobs == 1:
@@ -73,9 +79,14 @@ def check_files(files: list[SourceFile], options: AnalysisOptions, jobs: int | N
         results = [_analyze_on_big_stack(job) for job in jobs_list]
     else:
         results = _run_in_pool(jobs_list, jobs)
-    out = RunResult(files_checked=len(files))
+    out = RunResult(files_checked=len(files), per_file=results)
+    seen: set[tuple] = set()
     for res in results:
-        out.findings.extend(res.findings)
+        for finding in res.findings:  # a cut in a shared module may be found from several scripts
+            key = (finding.path, finding.line, finding.rule)
+            if key not in seen:
+                seen.add(key)
+                out.findings.append(finding)
         if res.error:
             out.errors.append(res.error)
     out.findings.sort(key=lambda f: f.sort_key)
