@@ -136,16 +136,32 @@ def _disk_line(f: Finding) -> int:
     return notebook.disk_position(f.path, f.cell, f.line, f.column)[0] if f.cell is not None else f.line
 
 
+def by_location_file(by_file: dict[str, list[Finding]]) -> dict[str, list[Finding]]:
+    """Regroup by the file each finding points into (a cut in a shared module can be found from
+    several scripts: report it once, and judge it by that module's own noqa comments)."""
+    grouped: dict[str, list[Finding]] = {}
+    seen: set[tuple] = set()
+    for findings in by_file.values():
+        for f in findings:
+            key = (f.path, f.cell, f.line, f.column, f.rule)
+            if key not in seen:
+                seen.add(key)
+                grouped.setdefault(f.path, []).append(f)
+    return grouped
+
+
 def filter_findings(files: list[SourceFile], by_file: dict[str, list[Finding]], config: cfg.Config,
                     enabled: set[str], summary: RunSummary) -> list[Finding]:
     """Severity overrides, selection, per-file ignores and noqa, per file; returns what is left."""
+    sources = {f.display: f for f in files if f.display in by_file}  # analysed, so their noqa can be unused
+    grouped = by_location_file(by_file)
     kept: list[Finding] = []
-    for source in files:
-        if source.display not in by_file:
-            continue
+    for path in {**sources, **grouped}:
+        group = grouped.get(path, [])
+        source = sources.get(path) or SourceFile(path, Path(path))
         ignored = cfg.per_file_ignored(config, source.path)
         findings = []
-        for f in by_file[source.display]:
+        for f in group:
             level = cfg.severity_for(config, f.rule, f.name)
             if level is not None:
                 f = dataclasses.replace(f, severity=level)
