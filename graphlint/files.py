@@ -23,6 +23,9 @@ MAX_INDENT_DEPTH = 100
 # minutes); one statement longer than this is refused rather than stalling the run.
 MAX_OPERATORS_PER_STATEMENT = 2000
 BINARY_OPERATORS = frozenset("+ - * / // % ** @ | & ^ << >> and or".split())
+# The same holds, worse, for a chain of calls, subscripts and attributes on one value
+# (`a[0][0]...`: 3,000 links take libcst over 30 s), which CPython still accepts.
+MAX_TRAILER_CHAIN = 500
 
 
 class SourceError(Exception):
@@ -86,8 +89,22 @@ def decode_source(data: bytes) -> str:
 def check_parseable(text: str) -> None:
     """Refuse sources that would crash or stall the parser, naming the line and the limit."""
     brackets = indents = operators = 0
+    chains = [0]  # length of the trailer chain (`.x`, `(...)`, `[...]`) at each bracket depth
+    prev = None
     try:
         for tok in tokenize.generate_tokens(StringIO(text).readline):
+            if _is_trailer_start(prev, tok):
+                chains[-1] += 1
+                if chains[-1] > MAX_TRAILER_CHAIN:
+                    raise SourceError(f"line {tok.start[0]}: expression too large to analyse "
+                                      f"(over {MAX_TRAILER_CHAIN} chained calls, subscripts or attributes)")
+            elif not (tok.string in ")]}" or (tok.type == tokenize.NAME and prev is not None and prev.string == ".")):
+                chains[-1] = 0
+            if tok.type == tokenize.OP and tok.string in "([{":
+                chains.append(0)
+            elif tok.type == tokenize.OP and tok.string in ")]}" and len(chains) > 1:
+                chains.pop()
+            prev = tok
             if tok.string in BINARY_OPERATORS and tok.type in (tokenize.OP, tokenize.NAME):
                 operators += 1
                 if operators > MAX_OPERATORS_PER_STATEMENT:
@@ -109,6 +126,13 @@ def check_parseable(text: str) -> None:
                 indents -= 1
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return  # the parser reports malformed source with a proper location
+
+
+def _is_trailer_start(prev: tokenize.TokenInfo | None, tok: tokenize.TokenInfo) -> bool:
+    """`.`, `(` or `[` applied to the value just before it: one more link in a chain."""
+    if prev is None or tok.type != tokenize.OP or tok.string not in ".([":
+        return False
+    return prev.string in ")]" or prev.type in (tokenize.NAME, tokenize.STRING)
 
 
 def read_source(path: Path) -> str:
