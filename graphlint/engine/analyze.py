@@ -1,10 +1,77 @@
 """Source text in, findings out: parse, build the module analysis, run the rules."""
 from __future__ import annotations
 
+from functools import cached_property
+from pathlib import Path
+
+import libcst as cst
+
+from graphlint.engine.flow import FlowGraph
+from graphlint.files import SourceError, read_source
+from graphlint.engine.losses import LossFlow
+from graphlint.engine.module import ModuleAnalysis
 from graphlint.engine.options import AnalysisOptions
 from graphlint.engine.project import ProjectIndex
-from graphlint.findings import Finding
+from graphlint.findings import Finding, Location
+
+
+class Analysis:
+    """Everything rules may ask about one file; each part is computed on first use."""
+
+    def __init__(self, module: ModuleAnalysis, options: AnalysisOptions, project: ProjectIndex) -> None:
+        self.module = module
+        self.options = options
+        self.project = project
+        self._loaded: dict[str, ModuleAnalysis | None] = {}
+
+    def load_module(self, name: str) -> ModuleAnalysis | None:
+        """Another file of the project, parsed on first use; None for libraries."""
+        if name not in self._loaded:
+            path = self.project.path_of(name)
+            self._loaded[name] = None
+            if path is not None:
+                try:
+                    self._loaded[name] = ModuleAnalysis(read_source(Path(path)), path, name)
+                except (SourceError, cst.ParserSyntaxError):
+                    pass
+        return self._loaded[name]
+
+    @cached_property
+    def flow(self) -> FlowGraph:
+        return FlowGraph(self.module, self.load_module, self.options.extra_sinks).build()
+
+    @cached_property
+    def losses(self) -> LossFlow:
+        return LossFlow(self.flow)
 
 
 def analyze_source(text: str, path: str, options: AnalysisOptions, project: ProjectIndex) -> list[Finding]:
-    return []
+    from graphlint.rules import all_rules
+
+    try:
+        module = ModuleAnalysis(text, path)
+    except cst.ParserSyntaxError as exc:
+        raise SourceError(f"syntax error at line {exc.raw_line}, column {exc.raw_column + 1}: {exc.message}") from None
+    analysis = Analysis(module, options, project)
+    findings: list[Finding] = []
+    seen: set[tuple] = set()
+    for rule_cls in all_rules():
+        for report in rule_cls().check(analysis):
+            rmod = report.module or module
+            pos = rmod.position(report.node)
+            key = (rule_cls.code, rmod.path, pos.start.line)
+            if key in seen:
+                continue
+            seen.add(key)
+            findings.append(Finding(
+                rule=rule_cls.code, name=rule_cls.name, category=rule_cls.category, severity=rule_cls.severity,
+                path=rmod.path, line=pos.start.line, column=pos.start.column + 1,
+                end_line=pos.end.line, end_column=pos.end.column + 1, message=report.message,
+                related=tuple(_location(r.module or module, r.node, r.message) for r in report.related),
+            ))
+    return findings
+
+
+def _location(module: ModuleAnalysis, node: cst.CSTNode, message: str) -> Location:
+    pos = module.position(node)
+    return Location(module.path, pos.start.line, pos.start.column + 1, message)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ProjectIndex:
-    # dotted module name -> file path, for every spelling the module can be imported by
+    # dotted module name -> the file's display path, for every spelling the module can be imported by
     modules: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -29,7 +29,7 @@ class ProjectIndex:
             # every suffix of the path is a plausible import name (script dir or package root on sys.path)
             for start in range(len(parts) - 1, 0, -1):
                 name = ".".join(parts[start:])
-                modules.setdefault(name, str(path))
+                modules.setdefault(name, f.display)
                 if not (Path(*parts[:start]) / "__init__.py").exists() and start < len(parts) - 1:
                     break
         return cls(modules)

@@ -14,6 +14,7 @@ import libcst as cst
 from graphlint.findings import Severity
 
 if TYPE_CHECKING:
+    from graphlint.engine.analyze import Analysis
     from graphlint.engine.module import ModuleAnalysis
 
 RULE_PAGES = Path(__file__).resolve().parents[2] / "rules"
@@ -25,6 +26,7 @@ class Related:
 
     node: cst.CSTNode
     message: str
+    module: "ModuleAnalysis | None" = None  # None: the file being checked
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Report:
     node: cst.CSTNode
     message: str
     related: tuple[Related, ...] = ()
+    module: "ModuleAnalysis | None" = None  # None: the file being checked
 
 
 class Rule:
@@ -41,7 +44,7 @@ class Rule:
     severity: ClassVar[Severity] = Severity.ERROR
     summary: ClassVar[str]
 
-    def check(self, module: "ModuleAnalysis") -> Iterator[Report]:
+    def check(self, analysis: "Analysis") -> Iterator[Report]:
         raise NotImplementedError
 
     @classmethod

@@ -1,0 +1,730 @@
+"""The loss-flow analysis: a networkx graph of value nodes, built from the source alone.
+
+Nodes are places a value lives (a variable in a scope, `self.<attr>` of a class, a
+function's parameters and return value, the result of a call) and the objects created
+in the file (parameterized layers, optimizers). An edge says "this value flows into
+that one"; an edge that passes through `.detach()`, `.item()`, `torch.tensor(...)`, a
+non-differentiable op or a no-grad block carries a ``Cut``. Alias edges (the same
+object under another name) are marked, so the graph also answers "which module does
+this name hold". The analysis is context-insensitive and flow-insensitive inside a
+function: that over-approximates where values go, which only makes cut-only paths
+rarer, so rules built on "reaches the loss only through cuts" stay quiet when unsure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import libcst as cst
+import networkx as nx
+
+from graphlint.engine import names
+from graphlint.engine.module import ClassInfo, ModuleAnalysis, walk
+
+Node = tuple
+
+
+@dataclass(frozen=True)
+class Cut:
+    category: str
+    node: cst.CSTNode  # where the cut happens (the call, the `with`, the decorator)
+    module: ModuleAnalysis
+    what: str  # e.g. "`feats.detach()`"
+
+
+@dataclass(frozen=True)
+class Value:
+    """What an expression evaluates to: nodes it is (aliases) and nodes it is computed from."""
+
+    alias: frozenset = frozenset()
+    derive: frozenset = frozenset()
+    elements: tuple["Value", ...] | None = None  # for tuple/list literals and tuple-returning calls
+
+    @property
+    def nodes(self) -> frozenset:
+        return self.alias | self.derive
+
+    def __or__(self, other: "Value") -> "Value":
+        return Value(self.alias | other.alias, self.derive | other.derive)
+
+    def derived(self) -> "Value":
+        return Value(derive=self.nodes)
+
+
+EMPTY = Value()
+
+
+def union(values: Iterable[Value]) -> Value:
+    out = EMPTY
+    for v in values:
+        out = out | v
+    return out
+
+
+@dataclass
+class Sink:
+    node: Node
+    site: cst.CSTNode  # the backward()/grad() call or the returned loss
+    module: ModuleAnalysis
+    loss: cst.BaseExpression | None
+
+
+@dataclass
+class OptimizerSite:
+    call: cst.Call
+    module: ModuleAnalysis
+    function: cst.FunctionDef | None
+    params: cst.BaseExpression | None
+
+
+@dataclass
+class Context:
+    module: ModuleAnalysis
+    function: cst.FunctionDef | None
+    cls: ClassInfo | None
+    no_grad: Cut | None = None
+
+    @property
+    def key(self) -> str:
+        return function_key(self.module, self.function)
+
+
+def function_key(module: ModuleAnalysis, fn: cst.FunctionDef | None) -> str:
+    if fn is None:
+        return f"{module.path}::<module>"
+    return f"{module.path}::{fn.name.value}@{module.line(fn)}"
+
+
+class FlowGraph:
+    """Builds and holds the value graph of one file (and the project files it calls into)."""
+
+    MAX_INFERENCE_DEPTH = 4
+
+    def __init__(self, main: ModuleAnalysis, load_module: Callable[[str], ModuleAnalysis | None],
+                 extra_sinks: tuple[str, ...] = ()) -> None:
+        self.main = main
+        self.load_module = load_module
+        self.extra_sinks = extra_sinks
+        self.graph = nx.DiGraph()
+        self.sinks: list[Sink] = []
+        self.optimizers: list[OptimizerSite] = []
+        self.parameter_calls: list[Value] = []  # receivers of `.parameters()`: those objects own parameters
+        self.parameters_of: dict[int, Value] = {}  # id of a `.parameters()` call -> its receiver
+        self.non_autograd_updates: list[Value] = []  # objects updated outside autograd (EMA / target nets)
+        self.frozen: list[tuple[Value, cst.CSTNode, ModuleAnalysis]] = []
+        self._done: set[str] = set()
+        self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
+
+    # -- building ---------------------------------------------------------------------------
+    def build(self) -> "FlowGraph":
+        mod = self.main
+        self._process_function(mod, None, None)
+        for fn in mod.functions.values():
+            self._process_function(mod, fn, None)
+        for cls in mod.classes.values():
+            for method in cls.methods.values():
+                self._process_function(mod, method, cls)
+        return self
+
+    def _process_function(self, mod: ModuleAnalysis, fn: cst.FunctionDef | None, cls: ClassInfo | None,
+                          inherited_no_grad: Cut | None = None) -> None:
+        key = function_key(mod, fn)
+        if key in self._done:
+            return
+        self._done.add(key)
+        ctx = Context(mod, fn, cls, inherited_no_grad)
+        if fn is None:
+            body = [s for s in mod.tree.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
+        else:
+            ctx.no_grad = self._no_grad_decorator(mod, fn) or inherited_no_grad
+            body = list(fn.body.body) if isinstance(fn.body, cst.IndentedBlock) else [fn.body]
+            for param in _parameters(fn):
+                if param.default is not None:
+                    self._flow(self.eval(param.default, ctx), self.var_node(param.name, ctx), ctx)
+        self._block(body, ctx)
+        if fn is not None and cls is not None and fn.name.value == "training_step" and any(
+                b in names.LIGHTNING_BASES for b in cls.bases):
+            for ret in _returns(fn):
+                if ret.value is not None:
+                    self._add_sink(self.eval(ret.value, ctx), ret, mod, ret.value)
+
+    def _no_grad_decorator(self, mod: ModuleAnalysis, fn: cst.FunctionDef) -> Cut | None:
+        for dec in fn.decorators:
+            if mod.is_any(dec.decorator, names.NO_GRAD_CONTEXTS):
+                return Cut("no-grad", dec, mod, f"`@{mod.code(dec.decorator)}` on `{fn.name.value}`")
+        return None
+
+    def _block(self, body: Iterable[cst.CSTNode], ctx: Context) -> None:
+        for stmt in body:
+            self._statement(stmt, ctx)
+
+    def _statement(self, stmt: cst.CSTNode, ctx: Context) -> None:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                self._small(small, ctx)
+        elif isinstance(stmt, cst.If):
+            self.eval(stmt.test, ctx)
+            self._suite(stmt.body, ctx)
+            if stmt.orelse is not None:
+                self._statement(stmt.orelse, ctx) if isinstance(stmt.orelse, cst.If) else self._suite(stmt.orelse.body, ctx)
+        elif isinstance(stmt, (cst.For,)):
+            self._assign(stmt.target, self.eval(stmt.iter, ctx), ctx, stmt)
+            self._suite(stmt.body, ctx)
+            if stmt.orelse:
+                self._suite(stmt.orelse.body, ctx)
+        elif isinstance(stmt, cst.While):
+            self.eval(stmt.test, ctx)
+            self._suite(stmt.body, ctx)
+        elif isinstance(stmt, cst.With):
+            inner = ctx
+            for item in stmt.items:
+                value = self.eval(item.item, ctx)
+                if item.asname is not None:
+                    self._assign(item.asname.name, value, ctx, stmt)
+                cut = self._grad_off(item.item, ctx.module)
+                if cut is not None:
+                    inner = Context(ctx.module, ctx.function, ctx.cls, cut)
+            self._suite(stmt.body, inner)
+        elif isinstance(stmt, cst.Try):
+            self._suite(stmt.body, ctx)
+            for handler in stmt.handlers:
+                self._suite(handler.body, ctx)
+            for part in (stmt.orelse, stmt.finalbody):
+                if part is not None:
+                    self._suite(part.body, ctx)
+        elif isinstance(stmt, cst.FunctionDef):
+            self._process_function(ctx.module, stmt, ctx.cls if ctx.function is None else None, ctx.no_grad)
+        elif isinstance(stmt, cst.ClassDef):
+            return
+
+    def _suite(self, suite: cst.BaseSuite, ctx: Context) -> None:
+        self._block(suite.body if isinstance(suite, cst.IndentedBlock) else [suite], ctx)
+
+    def _grad_off(self, expr: cst.BaseExpression, mod: ModuleAnalysis) -> Cut | None:
+        if mod.is_any(expr, names.NO_GRAD_CONTEXTS):
+            return Cut("no-grad", expr, mod, f"`with {mod.code(expr)}`")
+        if isinstance(expr, cst.Call) and mod.is_any(expr, names.SET_GRAD_ENABLED) and expr.args and \
+                isinstance(expr.args[0].value, cst.Name) and expr.args[0].value.value == "False":
+            return Cut("no-grad", expr, mod, f"`with {mod.code(expr)}`")
+        return None
+
+    def _small(self, small: cst.CSTNode, ctx: Context) -> None:
+        if isinstance(small, cst.Assign):
+            value = self.eval(small.value, ctx)
+            for target in small.targets:
+                self._assign(target.target, value, ctx, small)
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            self._assign(small.target, self.eval(small.value, ctx), ctx, small)
+        elif isinstance(small, cst.AugAssign):
+            self._assign(small.target, self.eval(small.value, ctx).derived(), ctx, small)
+        elif isinstance(small, cst.Expr):
+            self.eval(small.value, ctx)
+        elif isinstance(small, cst.Return) and small.value is not None and ctx.function is not None:
+            value = self.eval(small.value, ctx)
+            self._flow(value, ("ret", ctx.key), ctx)
+            if value.elements is not None:
+                for i, el in enumerate(value.elements):
+                    self._flow(el, ("ret", ctx.key, i), ctx)
+
+    # -- assignment -------------------------------------------------------------------------
+    def _assign(self, target: cst.BaseExpression, value: Value, ctx: Context, stmt: cst.CSTNode) -> None:
+        if isinstance(target, cst.Name):
+            self._flow(value, self.var_node(target, ctx), ctx)
+        elif isinstance(target, cst.Attribute):
+            for node in self.attribute_nodes(target, ctx, for_write=True):
+                self._flow(value, node, ctx)
+            if target.attr.value == "requires_grad":
+                if isinstance(stmt, cst.Assign) and _is_false(stmt.value):
+                    self.frozen.append((self.eval(target.value, ctx), stmt, ctx.module))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elements = value.elements if value.elements is not None and len(value.elements) == len(target.elements) else None
+            for i, el in enumerate(target.elements):
+                self._assign(el.value, elements[i] if elements else Value(value.alias, value.derive), ctx, stmt)
+        elif isinstance(target, cst.Subscript):
+            for node in self.eval(target.value, ctx).nodes:
+                self._flow(value, node, ctx)
+        elif isinstance(target, cst.StarredElement):
+            self._assign(target.value, value, ctx, stmt)
+
+    def var_node(self, name: cst.Name, ctx: Context) -> Node:
+        scope = self._defining_scope(name, ctx.module)
+        node = ("var", id(scope) if scope is not None else ctx.key, name.value)
+        if node not in self.graph:
+            self.graph.add_node(node, label=name.value)
+        return node
+
+    def _defining_scope(self, name: cst.Name, mod: ModuleAnalysis):
+        scope = mod.scopes.get(name)
+        while scope is not None:
+            if name.value in scope.assignments and not _is_class_scope(scope, name):
+                return scope
+            parent = scope.parent
+            if parent is scope:
+                break
+            scope = parent
+        return mod.scopes.get(name)
+
+    def _flow(self, value: Value, target: Node, ctx: Context, cut: Cut | None = None) -> None:
+        """Add edges from a value into a node; in a no-grad context, computed values are cut."""
+        derive_cut = cut or ctx.no_grad
+        for src in value.alias:
+            if src != target:
+                self._edge(src, target, alias=cut is None, cut=cut)
+        for src in value.derive:
+            if src != target:
+                self._edge(src, target, alias=False, cut=derive_cut)
+
+    def _edge(self, src: Node, dst: Node, alias: bool, cut: Cut | None) -> None:
+        data = self.graph.get_edge_data(src, dst)
+        if data is not None:
+            # keep the strongest claim: a clean edge beats a cut one, an alias edge beats a derived one
+            if data["cut"] is not None and cut is None:
+                data["cut"] = None
+            data["alias"] = data["alias"] or alias
+            return
+        self.graph.add_edge(src, dst, alias=alias, cut=cut)
+
+    # -- expressions ------------------------------------------------------------------------
+    def eval(self, expr: cst.BaseExpression, ctx: Context) -> Value:
+        handler = getattr(self, f"_eval_{type(expr).__name__}", None)
+        if handler is not None:
+            return handler(expr, ctx)
+        return union(self.eval(child, ctx) for child in expr.children if isinstance(child, cst.BaseExpression)).derived()
+
+    def _eval_Name(self, expr: cst.Name, ctx: Context) -> Value:
+        if expr.value in ("True", "False", "None"):
+            return EMPTY
+        return Value(alias=frozenset({self.var_node(expr, ctx)}))
+
+    def _eval_Integer(self, expr, ctx) -> Value:
+        return EMPTY
+
+    _eval_Float = _eval_SimpleString = _eval_ConcatenatedString = _eval_FormattedString = _eval_Integer
+    _eval_Imaginary = _eval_Lambda = _eval_Integer
+
+    def _eval_Attribute(self, expr: cst.Attribute, ctx: Context) -> Value:
+        if expr.attr.value == "data":
+            return self._cut(self.eval(expr.value, ctx), Cut("detach", expr, ctx.module, f"`{ctx.module.code(expr)}`"), ctx)
+        if expr.attr.value == "grad":
+            return EMPTY  # gradients are values, not part of the graph that reaches the loss
+        return Value(alias=frozenset(self.attribute_nodes(expr, ctx)))
+
+    def attribute_nodes(self, expr: cst.Attribute, ctx: Context, for_write: bool = False) -> list[Node]:
+        owner = self.class_of(expr.value, ctx)
+        if owner is not None:
+            node = ("attr", owner.key, expr.attr.value)
+            if node not in self.graph:
+                self.graph.add_node(node, label=f"{owner.node.name.value}.{expr.attr.value}")
+            return [node]
+        return list(self.eval(expr.value, ctx).nodes)
+
+    def _eval_Tuple(self, expr, ctx) -> Value:
+        elements = tuple(self.eval(el.value, ctx) for el in expr.elements)
+        whole = union(elements)
+        return Value(whole.alias, whole.derive, elements)
+
+    _eval_List = _eval_Tuple
+
+    def _eval_Dict(self, expr: cst.Dict, ctx) -> Value:
+        return union(self.eval(el.value, ctx) for el in expr.elements)
+
+    def _eval_Subscript(self, expr: cst.Subscript, ctx) -> Value:
+        for el in expr.slice:
+            self.eval(el.slice.value, ctx) if isinstance(el.slice, cst.Index) else None
+        return Value(alias=self.eval(expr.value, ctx).nodes)
+
+    def _eval_Comparison(self, expr: cst.Comparison, ctx) -> Value:
+        operands = self.eval(expr.left, ctx) | union(self.eval(c.comparator, ctx) for c in expr.comparisons)
+        return self._cut(operands, Cut("non-differentiable", expr, ctx.module, f"the comparison `{ctx.module.code(expr)}`"), ctx)
+
+    def _eval_IfExp(self, expr: cst.IfExp, ctx) -> Value:
+        self.eval(expr.test, ctx)
+        return self.eval(expr.body, ctx) | self.eval(expr.orelse, ctx)
+
+    def _eval_BooleanOperation(self, expr, ctx) -> Value:
+        return self.eval(expr.left, ctx) | self.eval(expr.right, ctx)
+
+    def _eval_comprehension(self, expr, ctx) -> Value:
+        comp = expr.for_in
+        while comp is not None:
+            self._assign(comp.target, self.eval(comp.iter, ctx), ctx, expr)
+            for cond in comp.ifs:
+                self.eval(cond.test, ctx)
+            comp = comp.inner_for_in
+        if isinstance(expr, cst.DictComp):
+            return self.eval(expr.value, ctx).derived()
+        return self.eval(expr.elt, ctx).derived()
+
+    _eval_ListComp = _eval_GeneratorExp = _eval_SetComp = _eval_DictComp = _eval_comprehension
+
+    def _cut(self, value: Value, cut: Cut, ctx: Context) -> Value:
+        if not value.nodes:
+            return EMPTY
+        node = ("cut", id(cut.node), cut.category)
+        self.graph.add_node(node, label=cut.what)
+        self._flow(value, node, ctx, cut=cut)
+        return Value(derive=frozenset({node}))
+
+    def _call_node(self, call: cst.Call, ctx: Context, value: Value, kind: str = "call", **attrs) -> Value:
+        node = ("call", id(call))
+        self.graph.add_node(node, kind=kind, label=ctx.module.code(call), site=call, module=ctx.module, **attrs)
+        self._flow(value.derived(), node, ctx)
+        return Value(alias=frozenset({node}))
+
+    def _eval_Call(self, call: cst.Call, ctx: Context) -> Value:
+        mod = ctx.module
+        qualified = mod.qualified(call)
+        func = call.func
+        args = [self.eval(a.value, ctx) for a in call.args]
+        all_args = union(args)
+        method = func.attr.value if isinstance(func, cst.Attribute) else None
+        receiver = self.eval(func.value, ctx) if isinstance(func, cst.Attribute) else EMPTY
+
+        # gradient sinks
+        if method in names.METHOD_SINKS:
+            loss_value = args[0] if call.args and self._is_backward_helper(func.value, mod) else receiver
+            loss_expr = call.args[0].value if call.args and self._is_backward_helper(func.value, mod) else func.value
+            self._add_sink(loss_value, call, mod, loss_expr)
+            return EMPTY
+        if qualified & names.FUNCTION_SINKS and args:
+            self._add_sink(args[0], call, mod, call.args[0].value)
+            return self._call_node(call, ctx, EMPTY)
+        if method and any(method == s.lstrip(".") for s in self.extra_sinks if s.startswith(".")) or \
+                qualified & {s for s in self.extra_sinks if not s.startswith(".")}:
+            if args:
+                self._add_sink(args[0], call, mod, call.args[0].value)
+            return EMPTY
+
+        # cuts
+        if method in names.DETACH_METHODS:
+            return self._cut(receiver, Cut("detach", call, mod, f"`{mod.code(call)}`"), ctx)
+        if method in names.SCALAR_METHODS or (qualified & names.SCALAR_BUILTINS and not method):
+            return self._cut(receiver | all_args, Cut("scalar-escape", call, mod, f"`{mod.code(call)}`"), ctx)
+        if (method in names.NONDIFF_METHODS and not qualified & names.SCALAR_BUILTINS) or qualified & names.NONDIFF_FUNCTIONS:
+            return self._cut(receiver | all_args, Cut("non-differentiable", call, mod, f"`{mod.code(call)}`"), ctx)
+        if qualified & names.REWRAP_FUNCTIONS or (qualified & names.LIST_REWRAP_FUNCTIONS and call.args and
+                                                  isinstance(call.args[0].value, (cst.List, cst.ListComp, cst.Tuple))):
+            return self._cut(all_args, Cut("rewrap", call, mod, f"`{mod.code(call)}`"), ctx)
+        if method == "requires_grad_" and call.args and _is_false(call.args[0].value):
+            self.frozen.append((receiver, call, mod))
+        if method in ("parameters", "named_parameters"):
+            if isinstance(func.value, cst.Name) and func.value.value == "self" and ctx.cls is not None:
+                receiver = Value(alias=frozenset({("class", ctx.cls.key)}))
+            self.parameter_calls.append(receiver)
+            self.parameters_of[id(call)] = receiver
+            if ctx.no_grad is not None:
+                self.non_autograd_updates.append(receiver)
+        if method in ("load_state_dict", "copy_") or (method == "mul_" and ctx.no_grad is not None):
+            self.non_autograd_updates.append(receiver)
+
+        # objects created here
+        if qualified & (names.PARAMETERIZED_NN | names.PARAMETER_CONSTRUCTORS) or \
+                any(q.startswith("torch.nn.") and q.endswith(".from_pretrained") for q in qualified):
+            return self._call_node(call, ctx, all_args, kind="owner")
+        if any(names.is_optimizer(q) for q in qualified):
+            self.optimizers.append(OptimizerSite(call, mod, ctx.function, _argument(call, 0, "params")))
+            return self._call_node(call, ctx, EMPTY, kind="optimizer")
+        if qualified & names.SAME_OBJECT_FUNCTIONS and args:
+            return Value(alias=args[0].alias, derive=args[0].derive)
+        if method in names.SAME_OBJECT_METHODS:
+            return Value(alias=receiver.alias, derive=receiver.derive)
+
+        # calls into code we can read
+        found = self.definition(func, ctx)
+        if isinstance(found, ClassInfo):
+            return self._construct(call, ctx, args, found)
+        target = self.resolve_call(call, ctx)
+        if target is not None:
+            return self._enter(call, ctx, args, *target)
+
+        # a container mutated with a value: that value now lives in the container
+        if method in ("append", "extend", "insert", "add", "update", "setdefault", "put", "appendleft"):
+            for node in receiver.nodes:
+                self._flow(all_args, node, ctx)
+            return EMPTY
+        # anything else is opaque: its result is computed from the callee (a layer's weights) and what went in
+        callee = self.eval(func, ctx) if isinstance(func, cst.Attribute) else receiver
+        return self._call_node(call, ctx, callee | all_args)
+
+    def _is_backward_helper(self, receiver: cst.BaseExpression, mod: ModuleAnalysis) -> bool:
+        """`accelerator.backward(loss)`, `fabric.backward(loss)`, `self.manual_backward(loss)`: the loss is the argument."""
+        text = mod.code(receiver).lower()
+        return any(word in text for word in ("accelerator", "fabric", "self", "trainer", "engine", "strategy"))
+
+    def _add_sink(self, value: Value, site: cst.CSTNode, mod: ModuleAnalysis, loss: cst.BaseExpression | None) -> None:
+        node = ("sink", id(site))
+        self.graph.add_node(node, label="loss")
+        for src in value.nodes:
+            self._edge(src, node, alias=False, cut=None)
+        self.sinks.append(Sink(node, site, mod, loss))
+
+    def _enter(self, call: cst.Call, ctx: Context, args: list[Value], mod: ModuleAnalysis,
+               fn: cst.FunctionDef, cls: ClassInfo | None, bound: Value | None, result: bool = True) -> Value:
+        """Flow arguments into a function we can read and its return value out of it."""
+        self._process_function(mod, fn, cls)
+        key = function_key(mod, fn)
+        fn_ctx = Context(mod, fn, cls)
+        params = {p.name.value: self.var_node(p.name, fn_ctx) for p in _parameters(fn)}
+        positional = [p.name.value for p in fn.params.posonly_params] + [p.name.value for p in fn.params.params]
+        if bound is not None and positional:
+            self._flow(bound, params[positional[0]], ctx)
+            positional = positional[1:]
+        for i, arg in enumerate(call.args):
+            if arg.keyword is not None:
+                name = arg.keyword.value
+            elif arg.star:
+                continue
+            elif i < len(positional):
+                name = positional[i]
+            else:
+                continue
+            if name in params:
+                self._flow(args[i], params[name], ctx)
+        if not result:
+            return EMPTY
+        result = self._call_node(call, ctx, EMPTY)
+        self._edge(("ret", key), next(iter(result.alias)), alias=True, cut=ctx.no_grad)
+        arity = _tuple_arity(fn)
+        if arity:
+            return Value(result.alias, elements=tuple(Value(alias=frozenset({("ret", key, i)})) for i in range(arity)))
+        return result
+
+    # -- resolving what a call or a name refers to ------------------------------------------
+    def resolve_call(self, call: cst.Call, ctx: Context):
+        """(module, function, class, bound receiver) for calls into code in the analysed files."""
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            if isinstance(func.value, cst.Name) and func.value.value == "super":
+                return None
+            owner = self.class_of(func.value, ctx)
+            if owner is not None:
+                method = owner.module.class_method(owner, func.attr.value)
+                if method is not None:
+                    return owner.module, method, owner, self.eval(func.value, ctx)
+                return None
+        found = self.definition(func, ctx)
+        if isinstance(found, tuple) and isinstance(found[1], cst.FunctionDef):
+            return found[0], found[1], None, None
+        owner = self.class_of(func, ctx)  # calling a module instance runs its forward
+        if owner is not None:
+            forward = owner.module.class_method(owner, "forward")
+            if forward is not None:
+                return owner.module, forward, owner, self.eval(func, ctx)
+        return None
+
+    def _construct(self, call: cst.Call, ctx: Context, args: list[Value], cls: ClassInfo) -> Value:
+        """`Net(...)`: a new instance of a class we can read; its arguments flow into `__init__`."""
+        node = ("call", id(call))
+        self.graph.add_node(node, kind="instance", cls=cls, label=ctx.module.code(call), site=call, module=ctx.module)
+        instance = Value(alias=frozenset({node}))
+        init = cls.module.class_method(cls, "__init__")
+        if init is not None:
+            self._enter(call, ctx, args, cls.module, init, cls, instance, result=False)
+        return instance
+
+    def definition(self, expr: cst.BaseExpression, ctx: Context):
+        """The class (ClassInfo) or (module, FunctionDef) a name refers to, across the project's files."""
+        mod = ctx.module
+        if isinstance(expr, cst.Name):
+            scope = mod.scopes.get(expr)
+            if scope is not None:
+                for assignment in scope[expr.value]:
+                    node = getattr(assignment, "node", None)
+                    if isinstance(node, cst.FunctionDef):
+                        return mod, node
+                    if isinstance(node, cst.ClassDef):
+                        return mod.classes.get(node.name.value)
+        for q in mod.qualified(expr):
+            if "." not in q:
+                continue
+            module_name, _, attr = q.rpartition(".")
+            other = self.load_module(module_name)
+            if other is None:
+                continue
+            if attr in other.classes:
+                return other.classes[attr]
+            if attr in other.functions:
+                return other, other.functions[attr]
+        return None
+
+    def class_of(self, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> ClassInfo | None:
+        """The class defined in the analysed files that an expression's object is an instance of."""
+        if depth > self.MAX_INFERENCE_DEPTH:
+            return None
+        mod = ctx.module
+        if isinstance(expr, cst.Name):
+            if expr.value == "self" and ctx.cls is not None:
+                return ctx.cls
+            for value, vctx in self._assigned_values(expr, ctx):
+                found = self.class_of(value, vctx, depth + 1)
+                if found is not None:
+                    return found
+            return None
+        if isinstance(expr, cst.Attribute):
+            if expr.attr.value in names.SAME_OBJECT_METHODS:
+                return None
+            owner = self.class_of(expr.value, ctx, depth + 1)
+            if owner is None:
+                return None
+            for value, method in owner.attr_values.get(expr.attr.value, ()):
+                found = self.class_of(value, Context(owner.module, method, owner), depth + 1)
+                if found is not None:
+                    return found
+            return None
+        if isinstance(expr, cst.Call):
+            func = expr.func
+            if isinstance(func, cst.Attribute) and func.attr.value in names.SAME_OBJECT_METHODS:
+                return self.class_of(func.value, ctx, depth + 1)
+            if mod.qualified(expr) & names.SAME_OBJECT_FUNCTIONS and expr.args:
+                return self.class_of(expr.args[0].value, ctx, depth + 1)
+            found = self.definition(func, ctx)
+            if isinstance(found, ClassInfo):
+                return found
+            if isinstance(found, tuple):
+                fmod, fn = found
+                fctx = Context(fmod, fn, None)
+                for ret in _returns(fn):
+                    if ret.value is not None:
+                        cls = self.class_of(ret.value, fctx, depth + 1)
+                        if cls is not None:
+                            return cls
+        return None
+
+    def _assigned_values(self, name: cst.Name, ctx: Context):
+        """Expressions assigned to a name in its scope, or passed for it when it is a parameter."""
+        mod = ctx.module
+        scope = self._defining_scope(name, mod)
+        if scope is None or name.value not in scope.assignments:
+            return
+        for assignment in scope.assignments[name.value]:
+            node = getattr(assignment, "node", None)
+            parent = mod.parent(node) if node is not None else None
+            if isinstance(parent, cst.Element):
+                value = _unpacked_value(mod, parent)
+                if value is not None:
+                    yield value, ctx
+            elif isinstance(parent, cst.AssignTarget):
+                stmt = mod.parent(parent)
+                if isinstance(stmt, cst.Assign) and parent.target is node:
+                    yield stmt.value, ctx
+            elif isinstance(parent, cst.AnnAssign) and parent.value is not None and parent.target is node:
+                yield parent.value, ctx
+            elif isinstance(parent, cst.WithItem) or isinstance(getattr(parent, "__class__", None), type) and isinstance(parent, cst.AsName):
+                item = mod.parent(parent)
+                if isinstance(item, cst.WithItem):
+                    yield item.item, ctx
+            elif isinstance(parent, cst.Param):
+                fn = mod.enclosing_function(parent)
+                if fn is None:
+                    continue
+                if parent.default is not None:
+                    yield parent.default, ctx
+                index = [p.name.value for p in _parameters(fn)].index(name.value)
+                for call, cctx in self.call_sites(mod, fn):
+                    arg = _argument(call, index - (1 if ctx.cls is not None else 0), name.value)
+                    if arg is not None:
+                        yield arg, cctx
+
+    def call_sites(self, mod: ModuleAnalysis, fn: cst.FunctionDef) -> list[tuple[cst.Call, Context]]:
+        """Calls `fn(...)` / `obj.fn(...)` in the main file, by name (cheap and good enough for inference)."""
+        if self._call_sites is None:
+            self._call_sites = {}
+            main = self.main
+            for call in walk(main.tree, cst.Call):
+                func = call.func
+                callee = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else None
+                if callee:
+                    enclosing = main.enclosing_function(call)
+                    self._call_sites.setdefault(callee, []).append((call, Context(main, enclosing, main.enclosing_class(call))))
+        return self._call_sites.get(fn.name.value, [])
+
+    # -- queries ------------------------------------------------------------------------------
+    def owners(self) -> list[Node]:
+        """Objects that hold trainable parameters: layers built here, and anything `.parameters()` is called on."""
+        result = {n for n, d in self.graph.nodes(data=True) if d.get("kind") == "owner"}
+        for receiver in self.parameter_calls:
+            for node in receiver.nodes:
+                result |= {a for a in self.points_to(node) if self.graph.nodes[a].get("kind") == "call"}
+        return sorted(result, key=repr)
+
+    def points_to(self, node: Node) -> set[Node]:
+        """Objects a node may hold: sources reaching it through alias edges only."""
+        seen = {node}
+        stack = [node]
+        objects = set()
+        while stack:
+            current = stack.pop()
+            if current[0] in ("call", "class"):
+                objects.add(current)
+            if current not in self.graph:
+                continue
+            for pred in self.graph.predecessors(current):
+                if pred not in seen and self.graph.edges[pred, current]["alias"]:
+                    seen.add(pred)
+                    stack.append(pred)
+        return objects
+
+    def members(self, obj: Node) -> set[Node]:
+        """An object and the objects stored in its attributes (its submodules), transitively."""
+        result = {obj}
+        stack = [obj]
+        while stack:
+            current = stack.pop()
+            cls = current[1] if current[0] == "class" else self.graph.nodes[current].get("cls") if current in self.graph else None
+            cls = cls.key if isinstance(cls, ClassInfo) else cls
+            children = set()
+            if cls is not None:
+                for node in self.graph.nodes:
+                    if node[0] == "attr" and node[1] == cls:
+                        children |= self.points_to(node)
+            if current in self.graph and self.graph.nodes[current].get("kind") == "owner":
+                for pred in self.graph.predecessors(current):  # layers passed into a container
+                    children |= self.points_to(pred)
+            for child in children - result:
+                result.add(child)
+                stack.append(child)
+        return result
+
+
+def _unpacked_value(mod: ModuleAnalysis, element: cst.Element) -> cst.BaseExpression | None:
+    """For `a, b = x, y`: the expression assigned to the element's name (`y` for `b`)."""
+    target = mod.parent(element)
+    stmt = mod.parent(mod.parent(target)) if isinstance(mod.parent(target), cst.AssignTarget) else None
+    if not isinstance(target, (cst.Tuple, cst.List)) or not isinstance(stmt, cst.Assign):
+        return None
+    value = stmt.value
+    if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
+        return value.elements[list(target.elements).index(element)].value
+    return None
+
+
+def _parameters(fn: cst.FunctionDef) -> list[cst.Param]:
+    p = fn.params
+    return list(p.posonly_params) + list(p.params) + list(p.kwonly_params)
+
+
+def _returns(fn: cst.FunctionDef) -> list[cst.Return]:
+    return list(walk(fn.body, cst.Return))
+
+
+def _tuple_arity(fn: cst.FunctionDef) -> int:
+    """n when every `return` of fn returns an n-tuple literal, else 0."""
+    arities = {len(r.value.elements) if isinstance(r.value, cst.Tuple) else -1 for r in _returns(fn) if r.value is not None}
+    return arities.pop() if len(arities) == 1 and -1 not in arities else 0
+
+
+def _argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    return positional[index].value if 0 <= index < len(positional) else None
+
+
+def _is_false(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "False"
+
+
+def _is_class_scope(scope, name) -> bool:
+    from libcst.metadata import ClassScope
+    return isinstance(scope, ClassScope)

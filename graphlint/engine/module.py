@@ -1,0 +1,165 @@
+"""One parsed source file with the metadata the rest of the engine asks about.
+
+Parsing and metadata resolution happen once per file; classes, functions and
+assignments are indexed here so that the flow analysis can look them up by name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import libcst as cst
+from libcst._metadata_dependent import LazyValue
+from libcst.metadata import (CodeRange, MetadataWrapper, ParentNodeProvider, PositionProvider,
+                             QualifiedNameProvider, ScopeProvider)
+
+from graphlint.engine import names
+
+
+@dataclass
+class ClassInfo:
+    module: "ModuleAnalysis"
+    node: cst.ClassDef
+    key: str
+    bases: list[str]  # qualified names of the base classes
+    methods: dict[str, cst.FunctionDef] = field(default_factory=dict)
+    # attribute name -> values assigned to `self.<name>` anywhere in the class, with their method
+    attr_values: dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]] = field(default_factory=dict)
+
+
+class ModuleAnalysis:
+    def __init__(self, text: str, path: str, module_name: str = "") -> None:
+        self.text = text
+        self.path = path
+        self.module_name = module_name
+        self.wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
+        self.tree = self.wrapper.module
+        meta = self.wrapper.resolve_many([PositionProvider, QualifiedNameProvider, ScopeProvider, ParentNodeProvider])
+        self._positions = meta[PositionProvider]
+        self._qualified = meta[QualifiedNameProvider]
+        self.scopes = meta[ScopeProvider]
+        self.parents = meta[ParentNodeProvider]
+        self.classes: dict[str, ClassInfo] = {}
+        self.functions: dict[str, cst.FunctionDef] = {}
+        self._index()
+
+    # -- metadata -------------------------------------------------------------------------
+    def position(self, node: cst.CSTNode) -> CodeRange:
+        return self._positions[node]
+
+    def line(self, node: cst.CSTNode) -> int:
+        return self._positions[node].start.line
+
+    def qualified(self, node: cst.CSTNode) -> set[str]:
+        """Qualified names of a name/attribute/call, e.g. {'torch.no_grad'}; empty if unknown."""
+        if isinstance(node, cst.Call):
+            node = node.func
+        return {q.name for q in _resolved(self._qualified.get(node, ()))}
+
+    def is_any(self, node: cst.CSTNode, candidates: frozenset[str]) -> bool:
+        return bool(self.qualified(node) & candidates)
+
+    def code(self, node: cst.CSTNode, limit: int = 60) -> str:
+        text = " ".join(self.tree.code_for_node(node).split())
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.parents.get(node)
+
+    def ancestors(self, node: cst.CSTNode):
+        node = self.parents.get(node)
+        while node is not None:
+            yield node
+            node = self.parents.get(node)
+
+    def enclosing_function(self, node: cst.CSTNode) -> cst.FunctionDef | None:
+        return next((a for a in self.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
+
+    def enclosing_class(self, node: cst.CSTNode) -> ClassInfo | None:
+        for a in self.ancestors(node):
+            if isinstance(a, cst.ClassDef):
+                return self.classes.get(a.name.value)
+        return None
+
+    # -- index ----------------------------------------------------------------------------
+    def _index(self) -> None:
+        for stmt in self.tree.body:
+            if isinstance(stmt, cst.FunctionDef):
+                self.functions[stmt.name.value] = stmt
+            elif isinstance(stmt, cst.ClassDef):
+                self._index_class(stmt)
+
+    def _index_class(self, node: cst.ClassDef) -> None:
+        bases = []
+        for arg in node.bases:
+            bases.extend(self.qualified(arg.value) or {self.code(arg.value)})
+        info = ClassInfo(self, node, f"{self.path}::{node.name.value}", bases)
+        for stmt in node.body.body:
+            if isinstance(stmt, cst.FunctionDef):
+                info.methods[stmt.name.value] = stmt
+        for method in info.methods.values():
+            for assign in walk(method, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
+                value = assign.value
+                if value is None:
+                    continue
+                targets = [t.target for t in assign.targets] if isinstance(assign, cst.Assign) else [assign.target]
+                for target in targets:
+                    for attr, val in _self_attr_targets(target, value):
+                        info.attr_values.setdefault(attr, []).append((val, method))
+        self.classes[node.name.value] = info
+
+    @cached_property
+    def module_classes(self) -> set[str]:
+        """Names of classes in this file that are nn.Module subclasses (directly or via another class here)."""
+        result: set[str] = set()
+        changed = True
+        while changed:
+            changed = False
+            for name, info in self.classes.items():
+                if name in result:
+                    continue
+                if any(b in names.MODULE_BASES or b.rsplit(".", 1)[-1] in result or b in result
+                       for b in info.bases):
+                    result.add(name)
+                    changed = True
+        return result
+
+    def class_method(self, cls: ClassInfo, name: str) -> cst.FunctionDef | None:
+        """A method of ``cls`` or of a base class defined in the same file."""
+        seen = set()
+        while cls is not None and cls.key not in seen:
+            seen.add(cls.key)
+            if name in cls.methods:
+                return cls.methods[name]
+            cls = next((self.classes[b.rsplit(".", 1)[-1]] for b in cls.bases
+                        if b.rsplit(".", 1)[-1] in self.classes), None)
+        return None
+
+
+def walk(node: cst.CSTNode, types: type | tuple[type, ...]):
+    """Every descendant of ``node`` (itself included) of the given types, in source order.
+
+    An explicit stack instead of recursion (deep expressions) and instead of
+    libcst.matchers, whose import alone costs more than analysing a file.
+    """
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, types):
+            yield current
+        stack.extend(reversed(current.children))
+
+
+def _resolved(value):
+    """libcst hands out some metadata (qualified names) as lazy values, computed on first use."""
+    return value() if isinstance(value, LazyValue) else value
+
+
+def _self_attr_targets(target: cst.BaseExpression, value: cst.BaseExpression):
+    """(attr, value) pairs for `self.a = v` and `self.a, self.b = v1, v2`."""
+    if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self":
+        yield target.attr.value, value
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        values = value.elements if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements) else None
+        for i, el in enumerate(target.elements):
+            yield from _self_attr_targets(el.value, values[i].value if values else value)
