@@ -9,6 +9,7 @@ import libcst as cst
 from graphlint.engine.flow import FlowGraph
 from graphlint.files import SourceError, read_source
 from graphlint.engine.losses import LossFlow
+from graphlint.engine.steps import TrainingSteps
 from graphlint.engine.module import ModuleAnalysis
 from graphlint.engine.options import AnalysisOptions
 from graphlint.engine.project import ProjectIndex
@@ -43,6 +44,10 @@ class Analysis:
     @cached_property
     def losses(self) -> LossFlow:
         return LossFlow(self.flow)
+
+    @cached_property
+    def steps(self) -> TrainingSteps:
+        return TrainingSteps(self.flow)
 
 
 def analyze_source(text: str, path: str, options: AnalysisOptions, project: ProjectIndex) -> list[Finding]:

@@ -443,8 +443,7 @@ class FlowGraph:
                 self._flow(all_args, node, ctx)
             return EMPTY
         # anything else is opaque: its result is computed from the callee (a layer's weights) and what went in
-        callee = self.eval(func, ctx) if isinstance(func, cst.Attribute) else receiver
-        return self._call_node(call, ctx, callee | all_args)
+        return self._call_node(call, ctx, self.eval(func, ctx) | all_args)
 
     def _is_backward_helper(self, receiver: cst.BaseExpression, mod: ModuleAnalysis) -> bool:
         """`accelerator.backward(loss)`, `fabric.backward(loss)`, `self.manual_backward(loss)`: the loss is the argument."""
@@ -636,7 +635,11 @@ class FlowGraph:
                 if callee:
                     enclosing = main.enclosing_function(call)
                     self._call_sites.setdefault(callee, []).append((call, Context(main, enclosing, main.enclosing_class(call))))
-        return self._call_sites.get(fn.name.value, [])
+        name = fn.name.value
+        if name == "__init__":
+            cls = mod.enclosing_class(fn)
+            name = cls.node.name.value if cls is not None else name
+        return self._call_sites.get(name, [])
 
     # -- queries ------------------------------------------------------------------------------
     def owners(self) -> list[Node]:

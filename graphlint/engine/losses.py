@@ -37,24 +37,27 @@ class LossFlow:
     def sink_nodes(self) -> set[Node]:
         return {s.node for s in self.flow.sinks}
 
-    def _reverse_reach(self, clean_only: bool) -> set[Node]:
-        seen = set(self.sink_nodes)
-        queue = deque(seen)
+    @cached_property
+    def reaches_loss(self) -> set[Node]:
+        return set(self.cuts_to_loss)
+
+    @cached_property
+    def cuts_to_loss(self) -> dict[Node, int]:
+        """For every node that reaches a loss: the fewest cuts on any route from it to a loss (0-1 BFS)."""
+        dist = {n: 0 for n in self.sink_nodes}
+        queue = deque(self.sink_nodes)
         while queue:
             node = queue.popleft()
             for pred in self.graph.predecessors(node):
-                if pred not in seen and (not clean_only or self.graph.edges[pred, node]["cut"] is None):
-                    seen.add(pred)
-                    queue.append(pred)
-        return seen
-
-    @cached_property
-    def reaches_loss(self) -> set[Node]:
-        return self._reverse_reach(clean_only=False)
+                cost = dist[node] + (self.graph.edges[pred, node]["cut"] is not None)
+                if cost < dist.get(pred, 1 << 30):
+                    dist[pred] = cost
+                    queue.appendleft(pred) if cost == dist[node] else queue.append(pred)
+        return dist
 
     @cached_property
     def reaches_loss_cleanly(self) -> set[Node]:
-        return self._reverse_reach(clean_only=True)
+        return {n for n, cuts in self.cuts_to_loss.items() if cuts == 0}
 
     def clean_descendants(self, node: Node) -> set[Node]:
         seen = {node}
@@ -161,17 +164,20 @@ class LossFlow:
     # -- cuts --------------------------------------------------------------------------------------
     @cached_property
     def cut_paths(self) -> list[CutPath]:
-        """For every trainable owner that reaches a loss only through cuts: the cuts that disconnect it."""
+        """For every trainable owner that reaches a loss only through cuts: the first cut on its least-cut routes.
+
+        Only the least-cut routes count, so that a sampled action (no-grad) that later meets
+        the real cut (`.tolist()` of the log-probabilities) does not get blamed itself.
+        """
         by_cut: dict[tuple, tuple[Cut, list[str], Node]] = {}
+        distance = self.cuts_to_loss
         for owner in self.owners:
-            if owner not in self.reaches_loss or owner in self.reaches_loss_cleanly:
-                continue
-            if not self.expected_to_train(owner):
+            if owner not in distance or distance[owner] == 0 or not self.expected_to_train(owner):
                 continue
             for node in self.clean_descendants(owner):
                 for succ in self.graph.successors(node):
                     cut = self.graph.edges[node, succ]["cut"]
-                    if cut is None or succ not in self.reaches_loss:
+                    if cut is None or distance.get(succ, 1 << 30) + 1 != distance[owner]:
                         continue
                     key = (cut.module.path, cut.module.line(cut.node), cut.category)
                     entry = by_cut.setdefault(key, (cut, [], succ))

@@ -1,2 +1,3 @@
 """Imports every rule module so that each registers its rules."""
 from graphlint.rules import cuts  # noqa: F401
+from graphlint.rules import order  # noqa: F401
