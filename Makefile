@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test graphviz bench clean
+.PHONY: demo test graphviz bench docs clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP) graphviz
 bench: $(STAMP)
 	$(BIN)/python benchmarks/static_speed.py
 	$(BIN)/python benchmarks/trace_overhead.py
+
+# docs/rules/ is generated from rules/*.md; the test suite fails when it is out of date.
+docs: $(STAMP)
+	$(BIN)/python docs/generate_rule_docs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .graphlint_cache
