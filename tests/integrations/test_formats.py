@@ -140,3 +140,23 @@ def test_sarif_fingerprints_survive_line_shifts_and_count_duplicates(run, tmp_pa
     fingerprints = [r["partialFingerprints"]["primaryLocationLineHash"] for r in first]
     assert fingerprints == [r["partialFingerprints"]["primaryLocationLineHash"] for r in second]
     assert fingerprints[0] != fingerprints[1]
+
+
+@pytest.mark.skipif(SARIF_SCHEMA is None, reason="shared/schemas not present")
+def test_real_engine_sarif_end_to_end(tmp_path):
+    """The installed CLI on a real cut, in a real process: valid SARIF with the loss as a related location."""
+    import subprocess
+    import sys
+
+    from tests.integrations.test_precommit import BAD
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "train.py").write_text(BAD)
+    done = subprocess.run([sys.executable, "-m", "graphlint", "train.py", "--format", "sarif", "--no-cache"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    doc = json.loads(done.stdout)
+    jsonschema.validate(doc, SARIF_SCHEMA)
+    result = next(r for r in doc["runs"][0]["results"] if r["ruleId"] == "GL101")
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 12
+    assert result["relatedLocations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "train.py"
