@@ -70,6 +70,16 @@ class Sink:
 
 
 @dataclass
+class Accumulation:
+    """A value added into a running total or container: `total += x`, `outputs.append(x)`."""
+
+    site: cst.CSTNode
+    target: cst.BaseExpression
+    value: "Value"
+    ctx: "Context"
+
+
+@dataclass
 class OptimizerSite:
     call: cst.Call
     module: ModuleAnalysis
@@ -112,6 +122,7 @@ class FlowGraph:
         self.parameters_of: dict[int, Value] = {}  # id of a `.parameters()` call -> its receiver
         self.non_autograd_updates: list[Value] = []  # objects updated outside autograd (EMA / target nets)
         self.frozen: list[tuple[Value, cst.CSTNode, ModuleAnalysis]] = []
+        self.accumulations: list[Accumulation] = []  # `total += x`, `outputs.append(x)`
         self._done: set[str] = set()
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
 
@@ -216,7 +227,9 @@ class FlowGraph:
         elif isinstance(small, cst.AnnAssign) and small.value is not None:
             self._assign(small.target, self.eval(small.value, ctx), ctx, small)
         elif isinstance(small, cst.AugAssign):
-            self._assign(small.target, self.eval(small.value, ctx).derived(), ctx, small)
+            value = self.eval(small.value, ctx)
+            self.accumulations.append(Accumulation(small, small.target, value, ctx))
+            self._assign(small.target, value.derived(), ctx, small)
         elif isinstance(small, cst.Expr):
             self.eval(small.value, ctx)
         elif isinstance(small, cst.Return) and small.value is not None and ctx.function is not None:
@@ -439,6 +452,7 @@ class FlowGraph:
 
         # a container mutated with a value: that value now lives in the container
         if method in ("append", "extend", "insert", "add", "update", "setdefault", "put", "appendleft"):
+            self.accumulations.append(Accumulation(call, func.value, all_args, ctx))
             for node in receiver.nodes:
                 self._flow(all_args, node, ctx)
             return EMPTY

@@ -1,0 +1,58 @@
+"""Graphs kept alive across training iterations."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from graphlint.engine.module import walk
+from graphlint.engine.steps import BACKWARD, STEP
+from graphlint.findings import Severity
+from graphlint.rules import Related, Report, Rule, register
+
+
+@register
+class GraphKeptAcrossIterations(Rule):
+    code = "GL401"
+    name = "graph-kept-across-iterations"
+    category = "graph-retention"
+    severity = Severity.WARNING
+    summary = "A loss or model output is accumulated across iterations without .item()/.detach(), keeping every graph alive."
+
+    def check(self, analysis) -> Iterator[Report]:
+        flow, losses = analysis.flow, analysis.losses
+        training_loops = [b.node for b in analysis.steps.bodies if b.is_loop and (b.of(BACKWARD) or b.of(STEP))]
+        for acc in flow.accumulations:
+            if not (acc.value.nodes & losses.graph_values):
+                continue
+            mod = acc.ctx.module
+            target_nodes = flow.eval(acc.target, acc.ctx).nodes
+            if target_nodes & losses.reaches_loss:
+                continue  # accumulated on purpose, then backpropagated (gradient accumulation by summing)
+            if not (self._persistent_attribute(acc) or self._outlives_training_loop(acc, mod, training_loops)):
+                continue
+            what = mod.code(acc.site)
+            yield Report(acc.site, f"`{what}` keeps a tensor that still carries its autograd graph, so every "
+                         "iteration's graph stays in memory and usage grows each step. Accumulate `loss.item()` or "
+                         "`loss.detach()` instead.", module=mod)
+
+    @staticmethod
+    def _persistent_attribute(acc) -> bool:
+        """`self.total += x` outside forward(): the object outlives the step."""
+        target = acc.target
+        fn = acc.ctx.function
+        return isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and \
+            target.value.value == "self" and fn is not None and fn.name.value not in ("forward", "__init__", "__call__")
+
+    @staticmethod
+    def _outlives_training_loop(acc, mod, training_loops) -> bool:
+        """A name accumulated inside a training loop but bound outside it."""
+        if not isinstance(acc.target, cst.Name):
+            return False
+        loop = next((a for a in mod.ancestors(acc.site) if isinstance(a, (cst.For, cst.While))), None)
+        if loop is None or not any(loop is t for t in training_loops):
+            return False
+        name = acc.target.value
+        bound_inside = any(isinstance(t.target, cst.Name) and t.target.value == name
+                           for a in walk(loop.body, cst.Assign) for t in a.targets)
+        return not bound_inside
