@@ -1,0 +1,365 @@
+"""Turn the tracer's facts (plain data, no torch) into the runtime report: a cause per parameter and findings.
+
+The cause of a parameter that did not move is the first that applies, in this order:
+
+ 1. `frozen`             requires_grad is False (or: no optimizer holds any parameter of its
+                         module and no loss reaches it: a target, teacher or EMA copy, quiet)
+ 2. `optimizer-coverage` no optimizer holds it, yet it gets gradients or its module's other
+                         parameters are optimized
+ 3. `backward-missing`   backward() never ran, or never reached any parameter of its module
+                         and no cut explains that
+ 4. a cut category       unreachable from every loss, and a recorded cut whose output flowed
+                         into a loss (`detach`, `scalar-escape`, `rewrap`, `no-grad`,
+                         `non-differentiable`) has it upstream
+    `unused-param`       unreachable, no cut explains it, other parameters of its module are reached
+ 5. `zero-grad-order`    it had a gradient after backward, and zero_grad() cleared it before step
+    `grad-mutation`      it had a gradient (or NaN) after backward, and something else zeroed,
+                         replaced or dropped it before step
+ 6. `step-gate`          it had a gradient, but optimizer.step() never ran (a condition around
+                         it, or a GradScaler that skipped every step for inf/NaN)
+ 7. `lr-zero`            steps ran with its gradient, but its group's learning rate was 0 each time
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+from graphlint.findings import Finding, Severity
+
+RULES = {
+    "detach": ("GLT101", "runtime-detach-cut"),
+    "scalar-escape": ("GLT102", "runtime-scalar-escape"),
+    "rewrap": ("GLT103", "runtime-rewrap"),
+    "no-grad": ("GLT104", "runtime-no-grad"),
+    "non-differentiable": ("GLT105", "runtime-non-differentiable"),
+    "grad-mutation": ("GLT201", "runtime-grad-mutated-before-step"),
+    "zero-grad-order": ("GLT202", "runtime-zero-grad-before-step"),
+    "step-gate": ("GLT203", "runtime-step-never-ran"),
+    "lr-zero": ("GLT204", "runtime-lr-zero"),
+    "backward-missing": ("GLT205", "runtime-backward-missing"),
+    "missing-zero-grad": ("GLT206", "runtime-gradients-never-cleared"),
+    "optimizer-coverage": ("GLT301", "runtime-not-in-optimizer"),
+    "frozen": ("GLT302", "runtime-frozen"),
+    "unused-param": ("GLT303", "runtime-unused-parameter"),
+    "unregistered-param": ("GLT304", "runtime-unregistered-parameter"),
+    "graph-retention": ("GLT401", "runtime-graph-retention"),
+}
+CUT_KINDS = ("detach", "scalar-escape", "rewrap", "no-grad", "non-differentiable")
+UNTAINTABLE = ("scalar-escape", "rewrap")  # Python values: matched by time window, not by flow
+OP_WORDS = {
+    "detach": ".detach()", "detach_": ".detach_()", "data": ".data", "item": ".item()", "tolist": ".tolist()",
+    "numpy": ".numpy()", "__float__": "float()", "__int__": "int()", "__index__": "an integer conversion",
+    "__bool__": "bool()", "tensor": "torch.tensor()", "as_tensor": "torch.as_tensor()",
+    "from_numpy": "torch.from_numpy()", "new_tensor": ".new_tensor()",
+}
+QUIET_FROZEN = "quiet"
+
+
+def rel(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        r = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if r.startswith("..") else r
+
+
+def where(path, line) -> str:
+    return f"{rel(path)}:{line}" if path else "an unknown line"
+
+
+def op_words(op: str) -> str:
+    return OP_WORDS.get(op, f"{op}()")
+
+
+class _Explainer:
+    def __init__(self, facts: dict):
+        self.f = facts
+        self.params = facts.get("params", [])
+        self.sites = facts.get("sites", [])
+        self.by_root: dict = defaultdict(list)
+        for p in self.params:
+            self.by_root[p["root"]].append(p)
+        self.opts = facts.get("optimizers", [])
+
+    # -------------------------------------------------------------- per parameter
+    def reached(self, p) -> bool:
+        return p["reach_count"] > 0
+
+    def cause(self, p) -> tuple[str | None, str, dict | None]:
+        """(category, explanation, site) for a parameter that did not move."""
+        f = self.f
+        root = p["root"]
+        siblings = self.by_root.get(root, []) if root else [p]
+        if not p["requires_grad"]:
+            return "frozen", "requires_grad is False, so it is frozen on purpose or by mistake", None
+        if not p["optimizers"]:
+            if self.reached(p) or p["backward_with_grad"] or any(s["optimizers"] for s in siblings):
+                held = " (the optimizer holds other parameters of this module)" if any(
+                    s["optimizers"] for s in siblings) else ""
+                return ("optimizer-coverage", "no optimizer holds it" + held +
+                        (f"; it did get gradients (norm {fmt(p['grad_norm'])})" if p["backward_with_grad"] else ""),
+                        None)
+            return ("frozen", f"not trained by this script: no optimizer holds any parameter of {root or 'it'} "
+                    "and no loss reaches it (a target, teacher or EMA network)", QUIET_FROZEN)
+        if f.get("backward_calls", 0) == 0:
+            return "backward-missing", "backward() was never called, so it never got a gradient", None
+        if not self.reached(p):
+            site = self.cut_for(p)
+            if site is not None:
+                return site["kind"], self.cut_sentence(site, p), site
+            if not any(self.reached(s) for s in siblings):
+                if f.get("leaf_rooted_backwards"):
+                    return ("rewrap", "backward() ran on a fresh leaf tensor built from plain values, "
+                            "so no parameter is reachable from the loss", None)
+                return ("backward-missing", f"backward() never reached any parameter of {root}: "
+                        "the tensor it ran on does not depend on this module's output", None)
+            return ("unused-param", "the loss's autograd graph never reaches it: it took no part in "
+                    "computing any loss (module not called, or branch not taken)", None)
+        if p["backward_with_grad"] == 0 and p["backward_nonfinite"] == 0:
+            site = self.cut_for(p, kinds=("non-differentiable",))
+            if site is not None:
+                return site["kind"], self.cut_sentence(site, p), site
+            return ("unused-param", "it is in the loss's graph but its gradient was exactly zero "
+                    "after every backward()", None)
+        if p["steps_with_grad"] == 0:
+            nan = " (they were NaN/inf)" if p["backward_nonfinite"] and not p["backward_with_grad"] else ""
+            if p["zeroed_by_zero_grad"]:
+                return ("zero-grad-order", f"it had a gradient after backward(){nan}, but zero_grad() "
+                        "cleared it before optimizer.step() ran", None)
+            if p["zeroed_other"]:
+                return ("grad-mutation", f"it had a gradient after backward(){nan}, but it was zeroed, "
+                        "replaced or dropped before optimizer.step() (norm at step: "
+                        f"{fmt(p['grad_norm_at_step'])})", None)
+            opts = [self.opts[i] for i in p["optimizers"] if i < len(self.opts)]
+            if any(o["scaler_skips"] for o in opts) and p["steps_ran"] == 0:
+                return ("step-gate", f"it had gradients (norm {fmt(p['grad_norm'])}), but the GradScaler "
+                        "skipped every step because the gradients held inf/NaN", None)
+            if p["steps_ran"] == 0:
+                rewritten = ""
+                muts = self.f.get("mutation_sites", [])
+                if muts:
+                    m = max(muts, key=lambda s: s["hits"])
+                    rewritten = f", then rewritten at {where(m['path'], m['line'])}"
+                norm = ("NaN/inf after backward()" if p["backward_nonfinite"] and not p["backward_with_grad"]
+                        else f"norm {fmt(p['grad_norm'])}")
+                return ("step-gate", f"it had gradients ({norm}{rewritten}) but optimizer.step() never ran: "
+                        "the condition around the step was never true", None)
+            return ("grad-mutation", "optimizer.step() ran, but its gradient was never present at step time",
+                    None)
+        if p["steps_lr_nonzero"] == 0:
+            return ("lr-zero", f"steps ran with its gradient, but its group's learning rate was 0 "
+                    f"each time (lr range {fmt_lrs(p['lrs'])})", None)
+        return (None, "steps ran with a nonzero gradient and learning rate, yet its value is unchanged "
+                "(something restores it after the step?)", None)
+
+    def cut_for(self, p, kinds=CUT_KINDS) -> dict | None:
+        """The recorded cut that disconnects this parameter: one whose output reached a loss first."""
+        pid = p["id"]
+        exact = [s for s in self.sites if s["kind"] in kinds and s["tainted_losses"] and pid in s["sources"]]
+        if exact:
+            return min(exact, key=lambda s: (CUT_KINDS.index(s["kind"]), s["id"]))
+        windowed = [s for s in self.sites if s["kind"] in kinds and s["kind"] in UNTAINTABLE
+                    and s["preceded_backward"] and pid in s["sources"]]
+        if windowed:
+            return min(windowed, key=lambda s: s["id"])
+        return None
+
+    def cut_sentence(self, site, p) -> str:
+        loc = where(site["path"], site["line"])
+        kind = site["kind"]
+        if kind == "no-grad":
+            return f"unreachable from the loss: it was used with gradients disabled (torch.no_grad / inference_mode) at {loc}"
+        if kind == "non-differentiable":
+            return f"unreachable from the loss: {op_words(site['op'])} at {loc} has no gradient, so nothing flows back to it"
+        if kind == "scalar-escape":
+            return f"unreachable from the loss: {op_words(site['op'])} at {loc} turns its result into a Python number"
+        if kind == "rewrap":
+            return f"unreachable from the loss: {op_words(site['op'])} at {loc} copies values into a new tensor with no graph"
+        return f"unreachable from the loss because of the {op_words(site['op'])} at {loc}"
+
+    # -------------------------------------------------------------- report
+    def build(self) -> dict:
+        params_out = []
+        groups: dict = defaultdict(list)
+        for p in self.params:
+            cause, why, site, quiet = None, "it moved", None, False
+            if not p["moved"]:
+                cause, why, site = self.cause(p)
+                quiet = site == QUIET_FROZEN
+                if quiet:
+                    site = None
+                groups[(cause, p["root"], site["id"] if site else None, quiet)].append(p)
+            params_out.append({
+                "name": p["name"], "shape": p["shape"], "requires_grad": p["requires_grad"],
+                "in_optimizer": bool(p["optimizers"]), "reachable": self.reached(p),
+                "grad_norm": p["grad_norm"], "grad_norm_at_step": p["grad_norm_at_step"],
+                "moved": p["moved"], "cause": cause, "explanation": why, "root": p["root"],
+            })
+            if site is not None:
+                params_out[-1]["cut"] = {"kind": site["kind"], "op": site["op"], "path": rel(site["path"]),
+                                         "line": site["line"], "site": site["id"]}
+        findings = self.findings(groups)
+        return {"parameters": params_out, "findings": findings}
+
+    def findings(self, groups) -> list[Finding]:
+        out: list[Finding] = []
+        script = self.f.get("script_path") or self.f.get("script") or ""
+        by_id = {s["id"]: s for s in self.sites}
+        for (cause, root, site_id, quiet), members in groups.items():
+            if cause is None:
+                continue
+            names = ", ".join(m["name"] for m in members[:4]) + (f" and {len(members) - 4} more" if len(members) > 4 else "")
+            count = f"{len(members)} parameter{'s' if len(members) != 1 else ''} of {root or 'no module'}"
+            site = by_id.get(site_id)
+            if site is not None:
+                path, line = site["path"], site["line"]
+                msg = (f"{op_words(site['op'])} cuts the graph here: {count} never get a gradient from the loss "
+                       f"({names})")
+                if cause == "no-grad":
+                    msg = f"code run with gradients disabled here feeds the loss: {count} get no gradient ({names})"
+            else:
+                path, line, msg = self.locate(cause, root, members, names, count)
+            severity = Severity.INFO if cause == "frozen" else Severity.ERROR
+            out.append(self.finding(cause, severity, path or script, line, msg))
+        out += self.unregistered()
+        out += self.retention()
+        out += self.stale_grads()
+        return sorted(out, key=lambda f: (f.severity != Severity.ERROR, f.sort_key))
+
+    def locate(self, cause, root, members, names, count) -> tuple:
+        f = self.f
+        opts = [self.opts[i] for m in members for i in m["optimizers"] if i < len(self.opts)]
+        opt = opts[0] if opts else (self.opts[0] if self.opts else None)
+        step_site = (opt or {}).get("scaler_site") or (opt or {}).get("step_site")
+        backward = max(f.get("backward_sites", []), key=lambda s: s["hits"], default=None)
+        if cause == "optimizer-coverage":
+            o = self.opts[0] if self.opts else None
+            return (o["path"] if o else None, o["line"] if o else 0,
+                    f"{count} are in no optimizer, so step() never updates them ({names})")
+        if cause == "frozen":
+            return None, 0, f"{count} are not trained (requires_grad=False or never optimized): {names}"
+        if cause == "backward-missing":
+            if f.get("backward_calls", 0) == 0:
+                s = step_site or [None, 0]
+                return s[0], s[1], (f"optimizer.step() ran {sum(o['step_calls'] for o in self.opts)} times "
+                                    f"but backward() was never called: {count} never get a gradient")
+            b = backward or {"path": None, "line": 0}
+            return b["path"], b["line"], f"backward() here never reaches {count} ({names})"
+        if cause == "rewrap":
+            b = backward or {"path": None, "line": 0}
+            return b["path"], b["line"], f"backward() runs on a fresh leaf tensor with no graph: {count} get no gradient"
+        if cause == "unused-param":
+            src = next((r.get("source") for r in f.get("roots", []) if r["class"] == root and r.get("source")), None)
+            return (src[0] if src else None, src[1] if src else 0,
+                    f"{count} take no part in any loss ({names}): built but never used in forward")
+        if cause in ("grad-mutation",):
+            muts = f.get("mutation_sites", [])
+            m = max(muts, key=lambda s: s["hits"], default=None)
+            if m:
+                return m["path"], m["line"], (f"gradients are zeroed, replaced or sanitised here between backward() "
+                                              f"and step(): {count} reach step() with zero/no gradient ({names})")
+            s = step_site or [None, 0]
+            return s[0], s[1], f"{count} had gradients after backward() but none at this step() ({names})"
+        if cause == "zero-grad-order":
+            z = max(f.get("zero_grad_sites", []), key=lambda s: s["hits"], default=None)
+            return ((z or {}).get("path"), (z or {}).get("line", 0),
+                    f"zero_grad() runs between backward() and step(): {count} reach step() with no gradient ({names})")
+        if cause == "step-gate":
+            if any(o["scaler_skips"] for o in opts):
+                s = step_site or [None, 0]
+                return s[0], s[1], (f"the GradScaler skipped every step (inf/NaN gradients): {count} had gradients "
+                                    f"but never moved ({names})")
+            b = backward or {"path": None, "line": 0}
+            return b["path"], b["line"], (f"optimizer.step() never ran after this backward() "
+                                          f"({f.get('backward_calls', 0)} backward calls, 0 steps): {count} had "
+                                          f"gradients but never moved ({names})")
+        if cause == "lr-zero":
+            o = opt or {"path": None, "line": 0}
+            return o["path"], o["line"], f"the learning rate of {count} was 0 at every step that ran ({names})"
+        if cause in CUT_KINDS:
+            return None, 0, f"{count} are cut from the loss ({names})"
+        return None, 0, f"{count} did not move ({names})"
+
+    def finding(self, cause, severity, path, line, msg) -> Finding:
+        code, name = RULES[cause]
+        line = max(1, int(line or 1))
+        return Finding(rule=code, name=name, category=cause, severity=severity, path=rel(path), line=line,
+                       column=1, end_line=line, end_column=1, message=msg, pass_="runtime")
+
+    def unregistered(self) -> list[Finding]:
+        script = self.f.get("script_path") or ""
+        return [self.finding("unregistered-param", Severity.ERROR, u["path"] or script, u["line"],
+                             f"{u['where']} is {u['what']}: it is invisible to .parameters(), so no optimizer "
+                             "trains it (and .to()/state_dict() miss it)")
+                for u in self.f.get("unregistered", [])]
+
+    def retention(self) -> list[Finding]:
+        alive = self.f.get("alive_graphs", [])
+        sites = self.f.get("retention_sites", [])
+        nodes = self.f.get("graph_nodes", [])
+        growing = len(alive) >= 3 and alive[-1] >= 2 and alive[-1] > alive[0] and all(
+            b >= a for a, b in zip(alive[-3:], alive[-2:]))
+        repeated = [s for s in sites if s["backwards"] >= 2]
+        if not growing and not (repeated and alive and alive[-1] >= 1):
+            return []
+        site = max(sites, key=lambda s: s["hits"], default=None)
+        if site is None:
+            b = max(self.f.get("backward_sites", []), key=lambda s: s["hits"], default={"path": None, "line": 0})
+            site = b
+        per = (sum(nodes) // len(nodes)) if nodes else 0
+        msg = (f"autograd graphs are kept alive across iterations: at the last backward() the graphs of "
+               f"{alive[-1] if alive else '?'} earlier iterations were still alive (growth {alive[:1] + alive[-1:]} "
+               f"over {len(alive)} backward calls, ~{per} autograd nodes each); accumulate loss.item() or "
+               "loss.detach() instead")
+        return [self.finding("graph-retention", Severity.WARNING, site["path"], site["line"], msg)]
+
+    def stale_grads(self) -> list[Finding]:
+        out = []
+        for o in self.opts:
+            if o.get("stale_grad_steps"):
+                s = o.get("step_site") or [o["path"], o["line"]]
+                out.append(self.finding("missing-zero-grad", Severity.WARNING, s[0], s[1],
+                                        f"{o['stale_grad_steps']} of {o['steps_ran']} {o['class']} steps used "
+                                        "gradients that still held earlier iterations' gradients: nothing clears "
+                                        "them (zero_grad()) between steps"))
+        return out
+
+
+def fmt(x) -> str:
+    if x is None:
+        return "none"
+    if isinstance(x, str):
+        return x
+    return f"{x:.3g}"
+
+
+def fmt_lrs(lrs) -> str:
+    vals = [v for pair in lrs for v in pair if v is not None]
+    if not vals:
+        return "unknown"
+    return f"{min(vals):.3g}..{max(vals):.3g}"
+
+
+def build_report(facts: dict) -> tuple[dict, list[Finding]]:
+    """(report dict without findings, findings) for the facts of one traced run."""
+    built = _Explainer(facts).build()
+    names = {p["id"]: p["name"] for p in facts.get("params", [])}
+    used = {p["cut"]["site"] for p in built["parameters"] if p.get("cut")}
+    steps = {
+        "backward": facts.get("backward_calls", 0),
+        "optimizer_step_calls": sum(o["step_calls"] for o in facts.get("optimizers", [])),
+        "optimizer_steps_skipped": sum(o["scaler_skips"] for o in facts.get("optimizers", [])),
+        "optimizer_steps_ran": sum(o["steps_ran"] for o in facts.get("optimizers", [])),
+    }
+    doc = {"version": 1, "script": facts.get("script", ""), "steps": steps,
+           "parameters": built["parameters"], "roots": [r["class"] for r in facts.get("roots", [])],
+           "cuts": [dict(s, path=rel(s["path"]), sources=[names[i] for i in s["sources"] if i in names])
+                    for s in facts.get("sites", []) if s["id"] in used],
+           "graph": {"nodes_per_backward": facts.get("graph_nodes", []),
+                     "earlier_graphs_alive": facts.get("alive_graphs", []),
+                     "walks_truncated": facts.get("walk_truncated", 0)}}
+    if facts.get("stop_reason"):
+        doc["stopped"] = facts["stop_reason"]
+    return doc, built["findings"]
