@@ -626,12 +626,13 @@ class FlowGraph:
                 item = mod.parent(parent)
                 if isinstance(item, cst.WithItem):
                     yield item.item, ctx
-            elif isinstance(parent, cst.Param):
-                fn = mod.enclosing_function(parent)
+            elif isinstance(parent, cst.Param) or isinstance(node, cst.Param):
+                param = node if isinstance(node, cst.Param) else parent
+                fn = mod.enclosing_function(param)
                 if fn is None:
                     continue
-                if parent.default is not None:
-                    yield parent.default, ctx
+                if param.default is not None:
+                    yield param.default, ctx
                 index = [p.name.value for p in _parameters(fn)].index(name.value)
                 for call, cctx in self.call_sites(mod, fn):
                     arg = _argument(call, index - (1 if ctx.cls is not None else 0), name.value)
@@ -661,7 +662,7 @@ class FlowGraph:
         result = {n for n, d in self.graph.nodes(data=True) if d.get("kind") == "owner"}
         for receiver in self.parameter_calls:
             for node in receiver.nodes:
-                result |= {a for a in self.points_to(node) if self.graph.nodes[a].get("kind") == "call"}
+                result |= {a for a in self.points_to(node) if a in self.graph and self.graph.nodes[a].get("kind") == "call"}
         return sorted(result, key=repr)
 
     def points_to(self, node: Node) -> set[Node]:
