@@ -1,0 +1,173 @@
+"""Rules about which parameters the optimizer holds and at what learning rate."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from graphlint.engine import names
+from graphlint.engine.module import walk
+from graphlint.rules import Related, Report, Rule, register
+from graphlint.rules.structure import creates_parameters
+
+
+@register
+class LayersOutsideOptimizer(Rule):
+    code = "GL501"
+    name = "layers-outside-optimizer"
+    category = "optimizer-coverage"
+    summary = "Layers that reach the loss are in no optimizer: built from a subset, or replaced after the optimizer."
+
+    def check(self, analysis) -> Iterator[Report]:
+        yield from self._replaced_after_optimizer(analysis)
+        yield from self._partial_coverage(analysis)
+
+    def _replaced_after_optimizer(self, analysis) -> Iterator[Report]:
+        """`opt = SGD(model.parameters())` then `model.fc = nn.Linear(...)` in the same function."""
+        mod = analysis.module
+        for opt in analysis.flow.optimizers:
+            if opt.module is not mod or opt.params is None:
+                continue
+            roots = {_root_name(c.func.value) for c in walk(opt.params, cst.Call)
+                     if isinstance(c.func, cst.Attribute) and c.func.attr.value in ("parameters", "named_parameters")}
+            roots.discard(None)
+            scope_body = opt.function.body if opt.function is not None else mod.tree
+            opt_line = mod.line(opt.call)
+            later_optimizers = [o for o in analysis.flow.optimizers if o.function is opt.function and mod.line(o.call) > opt_line]
+            for assign in walk(scope_body, cst.Assign):
+                if mod.line(assign) <= opt_line or not creates_parameters(mod, assign.value):
+                    continue
+                for target in assign.targets:
+                    t = target.target
+                    if isinstance(t, cst.Attribute) and _root_name(t) in roots and \
+                            not any(mod.line(o.call) > mod.line(assign) for o in later_optimizers) and \
+                            not _adds_param_group_after(scope_body, mod, mod.line(assign)):
+                        yield Report(assign, f"`{mod.code(t)}` is replaced after the optimizer was built from "
+                                     f"`{mod.code(opt.params)}` (line {opt_line}): the optimizer still holds the old "
+                                     "layer's parameters, so the new one never trains. Build the optimizer after "
+                                     "changing the model.", (Related(opt.call, "the optimizer, built earlier"),))
+
+    def _partial_coverage(self, analysis) -> Iterator[Report]:
+        """Optimizers built from part of a model while other layers of it reach the loss cleanly."""
+        losses = analysis.losses
+        coverage = losses.optimizer_coverage
+        if not coverage:
+            return
+        missing = [o for o in losses.owners if o in losses.reaches_loss_cleanly and o not in coverage
+                   and o not in losses.frozen_owners and o not in losses.updated_outside_autograd
+                   and analysis.flow.graph.nodes[o].get("kind") == "owner"]
+        if not missing:
+            return
+        labels = sorted({losses.owner_label(o) for o in missing})
+        for opt in analysis.flow.optimizers:
+            if opt.params is None or not _only_submodules(opt.params):
+                continue
+            mod = opt.module
+            yield Report(opt.call, f"the optimizer is built from `{mod.code(opt.params)}` only, but "
+                         + ", ".join(f"`{x}`" for x in labels[:3]) + (" …" if len(labels) > 3 else "")
+                         + " also reach the loss and are not frozen: they get gradients and never move. Pass all "
+                         "trainable parameters (or freeze the rest with `requires_grad_(False)`).", module=mod)
+
+
+def _root_name(expr: cst.BaseExpression) -> str | None:
+    while isinstance(expr, (cst.Attribute, cst.Subscript, cst.Call)):
+        expr = expr.value if not isinstance(expr, cst.Call) else expr.func
+    return expr.value if isinstance(expr, cst.Name) else None
+
+
+def _only_submodules(params: cst.BaseExpression) -> bool:
+    """Every `.parameters()` in the expression is called on an attribute (`model.head`), not a whole model."""
+    calls = [c for c in walk(params, cst.Call)
+             if isinstance(c.func, cst.Attribute) and c.func.attr.value in ("parameters", "named_parameters")]
+    return bool(calls) and all(isinstance(c.func.value, cst.Attribute) and
+                               not (isinstance(c.func.value.value, cst.Name) and c.func.value.value.value == "self")
+                               for c in calls)
+
+
+def _adds_param_group_after(body, mod, line: int) -> bool:
+    return any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "add_param_group" and mod.line(c) > line
+               for c in walk(body, cst.Call))
+
+
+@register
+class LearningRateStaysZero(Rule):
+    code = "GL601"
+    name = "learning-rate-stays-zero"
+    category = "lr-zero"
+    summary = "A learning rate that is zero on every step: lr=0, or a warm-up factor `step // warmup` that stays 0."
+
+    def check(self, analysis) -> Iterator[Report]:
+        mod = analysis.module
+        for call in walk(mod.tree, cst.Call):
+            qualified = mod.qualified(call)
+            if any(names.is_optimizer(q) for q in qualified):
+                for arg in call.args:
+                    if arg.keyword is not None and arg.keyword.value == "lr" and \
+                            isinstance(arg.value, (cst.Integer, cst.Float)) and float(arg.value.evaluated_value) == 0.0:
+                        yield Report(arg, "the optimizer is built with `lr=0`: every step leaves the parameters unchanged.")
+            if qualified & names.LAMBDA_SCHEDULERS:
+                fn_expr = next((a.value for a in call.args if a.keyword and a.keyword.value == "lr_lambda"), None)
+                if fn_expr is None and len(call.args) > 1:
+                    fn_expr = call.args[1].value
+                for division in self._floor_divided_steps(analysis, fn_expr, call):
+                    yield Report(division, f"the schedule factor `{mod.code(division)}` uses integer division of the "
+                                 "step, which is 0 until the step reaches the divisor, so the learning rate stays 0 "
+                                 "for the whole warm-up (often the whole run). Use true division: "
+                                 "`min(1.0, (step + 1) / warmup)`.", (Related(call, "the scheduler"),))
+
+    @staticmethod
+    def _floor_divided_steps(analysis, fn_expr, call) -> Iterator[cst.BinaryOperation]:
+        """`s // n` on the step argument inside the schedule's function (a lambda, a def, or a factory's inner def)."""
+        from graphlint.engine.flow import Context
+
+        mod = analysis.module
+        if fn_expr is None:
+            return
+        candidates = []
+        if isinstance(fn_expr, cst.Lambda):
+            candidates.append((fn_expr.params, fn_expr.body))
+        else:
+            ctx = Context(mod, mod.enclosing_function(call), mod.enclosing_class(call))
+            target = fn_expr.func if isinstance(fn_expr, cst.Call) else fn_expr
+            found = analysis.flow.definition(target, ctx)
+            if isinstance(found, tuple):
+                fn = found[1]
+                inner = [f for f in walk(fn.body, (cst.FunctionDef, cst.Lambda))] if isinstance(fn_expr, cst.Call) else [fn]
+                for f in inner:
+                    candidates.append((f.params, f.body))
+        for params, body in candidates:
+            step = [p.name.value for p in params.params][:1]
+            if not step:
+                continue
+            for op in walk(body, cst.BinaryOperation):
+                if isinstance(op.operator, cst.FloorDivide) and isinstance(op.left, cst.Name) and op.left.value == step[0]:
+                    yield op
+
+
+@register
+class PretrainedEmbeddingFrozen(Rule):
+    code = "GL701"
+    name = "pretrained-embedding-frozen-by-default"
+    category = "frozen"
+    summary = "nn.Embedding.from_pretrained freezes by default, yet the embedding is given to the optimizer to train."
+
+    def check(self, analysis) -> Iterator[Report]:
+        mod = analysis.module
+        explicit = set()
+        for opt in analysis.flow.optimizers:
+            if opt.params is None:
+                continue
+            for c in walk(opt.params, cst.Call):
+                if isinstance(c.func, cst.Attribute) and c.func.attr.value == "parameters" and \
+                        isinstance(c.func.value, cst.Attribute):
+                    explicit.add(c.func.value.attr.value)
+        for cls in mod.classes.values():
+            for attr, values in cls.attr_values.items():
+                for value, _ in values:
+                    if isinstance(value, cst.Call) and any(q.endswith("Embedding.from_pretrained") or
+                                                           q.endswith("EmbeddingBag.from_pretrained")
+                                                           for q in mod.qualified(value)) and \
+                            not any(a.keyword and a.keyword.value == "freeze" for a in value.args) and attr in explicit:
+                        yield Report(value, f"`{mod.code(value)}` is frozen (`freeze=True` is the default), yet "
+                                     f"`{attr}.parameters()` is handed to the optimizer: its weights never change. "
+                                     "Pass `freeze=False` to fine-tune it.")
