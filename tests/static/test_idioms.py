@@ -316,3 +316,28 @@ def test_broken_twin_is_flagged(name, old, new, code):
     assert old in source
     broken = source.replace(old, new, 1)
     assert code in [f.rule for f in analyze_source(broken, f"{name}.py", AnalysisOptions(), ProjectIndex())]
+
+
+@engine_miss("a cut after a submodule whose class is defined in the file (self.encoder = Encoder()) is not "
+             "reported; the same code with nn.Sequential is")
+def test_detach_after_local_class_submodule_is_flagged():
+    source = MLP + textwrap.dedent("""
+        class Wrapper(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder = MLP(16, 8)
+                self.head = nn.Linear(8, 2)
+
+            def forward(self, x):
+                return self.head(self.encoder(x).detach())
+
+
+        model = Wrapper()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for step in range(10):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(torch.randn(4, 16)), torch.randint(0, 2, (4,)))
+            loss.backward()
+            optimizer.step()
+    """)
+    assert "GL101" in [f.rule for f in analyze_source(source, "wrapper.py", AnalysisOptions(), ProjectIndex())]
