@@ -439,6 +439,8 @@ class FlowGraph:
             return self._call_node(call, ctx, EMPTY, kind="optimizer")
         if qualified & names.SAME_OBJECT_FUNCTIONS and args:
             return Value(alias=args[0].alias, derive=args[0].derive)
+        if qualified & names.COPY_FUNCTIONS:
+            return self._call_node(call, ctx, EMPTY)  # separate parameters: no gradient flows back to the original
         if method in names.SAME_OBJECT_METHODS:
             return Value(alias=receiver.alias, derive=receiver.derive)
 
@@ -514,7 +516,6 @@ class FlowGraph:
                 method = owner.module.class_method(owner, func.attr.value)
                 if method is not None:
                     return owner.module, method, owner, self.eval(func.value, ctx)
-                return None
         found = self.definition(func, ctx)
         if isinstance(found, tuple) and isinstance(found[1], cst.FunctionDef):
             return found[0], found[1], None, None
@@ -588,7 +589,7 @@ class FlowGraph:
             func = expr.func
             if isinstance(func, cst.Attribute) and func.attr.value in names.SAME_OBJECT_METHODS:
                 return self.class_of(func.value, ctx, depth + 1)
-            if mod.qualified(expr) & names.SAME_OBJECT_FUNCTIONS and expr.args:
+            if mod.qualified(expr) & (names.SAME_OBJECT_FUNCTIONS | names.COPY_FUNCTIONS) and expr.args:
                 return self.class_of(expr.args[0].value, ctx, depth + 1)
             found = self.definition(func, ctx)
             if isinstance(found, ClassInfo):

@@ -52,9 +52,11 @@ LIGHTNING_BASES = frozenset(b for b in MODULE_BASES if "ightning" in b)
 FUNCTION_SINKS = frozenset({"torch.autograd.backward", "torch.autograd.grad"})
 METHOD_SINKS = frozenset({"backward", "manual_backward"})  # loss.backward(), accelerator.backward(loss)
 
-# Functions that return their first argument's object (for tracking which module a name holds).
-SAME_OBJECT_FUNCTIONS = frozenset({"copy.deepcopy", "copy.copy", "torch.compile", "torch.nn.DataParallel",
+# Functions that return their first argument's object, or a wrapper that shares its parameters.
+SAME_OBJECT_FUNCTIONS = frozenset({"torch.compile", "torch.nn.DataParallel",
                                    "torch.nn.parallel.DistributedDataParallel", "torch.jit.script"})
+# Copies: an object of the same class with parameters of its own (a target network, an EMA teacher).
+COPY_FUNCTIONS = frozenset({"copy.deepcopy", "copy.copy"})
 SAME_OBJECT_METHODS = frozenset({"to", "cuda", "cpu", "train", "eval", "half", "float", "double", "bfloat16",
                                  "requires_grad_", "type", "share_memory"})
 

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from graphlint.engine.analyze import Analysis
     from graphlint.engine.module import ModuleAnalysis
 
-RULE_PAGES = Path(__file__).resolve().parents[2] / "rules"
+# Rule pages live in the repository's rules/ folder; wheels carry them as graphlint/rule_pages.
+_PACKAGED_PAGES = Path(__file__).resolve().parents[1] / "rule_pages"
+RULE_PAGES = _PACKAGED_PAGES if _PACKAGED_PAGES.is_dir() else Path(__file__).resolve().parents[2] / "rules"
 
 
 @dataclass(frozen=True)
