@@ -117,6 +117,14 @@ class _Explainer:
                         "the tensor it ran on does not depend on this module's output", None)
             return ("unused-param", "the loss's autograd graph never reaches it: it took no part in "
                     "computing any loss (module not called, or branch not taken)", None)
+        nan = " (NaN/inf)" if p["backward_nonfinite"] and not p["backward_with_grad"] else ""
+        if p["steps_with_grad"] == 0 and p["zeroed_by_zero_grad"]:
+            return ("zero-grad-order", f"it had a gradient after backward(){nan}, but zero_grad() "
+                    "cleared it before optimizer.step() ran", None)
+        if p["steps_with_grad"] == 0 and p["zeroed_other"]:
+            return ("grad-mutation", f"it had a gradient after backward(){nan}, but it was zeroed, "
+                    "replaced or dropped before optimizer.step() (norm at step: "
+                    f"{fmt(p['grad_norm_at_step'])})", None)
         if p["backward_with_grad"] == 0 and p["backward_nonfinite"] == 0:
             site = self.cut_for(p, kinds=("non-differentiable",))
             if site is not None:
@@ -124,14 +132,6 @@ class _Explainer:
             return ("unused-param", "it is in the loss's graph but its gradient was exactly zero "
                     "after every backward()", None)
         if p["steps_with_grad"] == 0:
-            nan = " (they were NaN/inf)" if p["backward_nonfinite"] and not p["backward_with_grad"] else ""
-            if p["zeroed_by_zero_grad"]:
-                return ("zero-grad-order", f"it had a gradient after backward(){nan}, but zero_grad() "
-                        "cleared it before optimizer.step() ran", None)
-            if p["zeroed_other"]:
-                return ("grad-mutation", f"it had a gradient after backward(){nan}, but it was zeroed, "
-                        "replaced or dropped before optimizer.step() (norm at step: "
-                        f"{fmt(p['grad_norm_at_step'])})", None)
             opts = [self.opts[i] for i in p["optimizers"] if i < len(self.opts)]
             if any(o["scaler_skips"] for o in opts) and p["steps_ran"] == 0:
                 return ("step-gate", f"it had gradients (norm {fmt(p['grad_norm'])}), but the GradScaler "

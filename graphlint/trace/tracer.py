@@ -46,6 +46,7 @@ SHAPE_OPS = {"size", "dim", "numel", "shape", "dtype", "device", "is_floating_po
              "__deepcopy__", "__setstate__", "_is_view", "is_complex", "nbytes", "itemsize"}
 INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 REWRAP_WORDS = ("tensor(", "Tensor(", "as_tensor(", "from_numpy(")
+WALKS_PER_SITE = 4  # one line may cut several graphs (`a.item() + b.item()`); later hits repeat the first ones
 MAX_STALL_FACTOR = 10  # stop after steps*10 backward calls when no optimizer step ever ran
 
 
@@ -125,7 +126,7 @@ class Site:
     hits: int = 0
     sources: set = field(default_factory=set)  # ids of parameters upstream of the cut
     other_sources: int = 0  # upstream leaves that are not known parameters
-    walked: bool = False
+    walks: int = 0  # graph walks done from this site's inputs (at most WALKS_PER_SITE)
     tainted_losses: int = 0
     preceded_backward: int = 0  # backward calls whose window contained a hit
     grad_off_from: tuple | None = None  # where grad mode was switched off, when known
@@ -334,6 +335,20 @@ class Tracer:
             self.optimizers[id(opt)] = st
         return st
 
+    def add_root(self, module) -> None:
+        """Register a module as a root before it runs forward (the Python API)."""
+        if id(module) not in self.roots:
+            self._add_root(module)
+
+    def add_optimizer(self, opt, site) -> None:
+        self._register_optimizer(opt, site)
+        was, self.paused = self.paused, True
+        try:
+            for p in self.optimizer_params(opt):
+                self._param(p)
+        finally:
+            self.paused = was
+
     def optimizer_params(self, opt):
         for g in opt.param_groups:
             yield from g["params"]
@@ -481,8 +496,8 @@ class Tracer:
             if t.grad_fn is None:
                 if id(t) in self.params:
                     site.sources.add(id(t))
-            elif not site.walked:
-                site.walked = True
+            elif site.walks < WALKS_PER_SITE:
+                site.walks += 1
                 self._walk_sources(site, t.grad_fn)
         return site
 
@@ -649,14 +664,7 @@ class Tracer:
 
         def __init__(opt, *args, **kwargs):
             orig(opt, *args, **kwargs)
-            st = tracer._register_optimizer(opt, user_frame())
-            was, tracer.paused = tracer.paused, True
-            try:
-                for p in tracer.optimizer_params(opt):
-                    tracer._param(p)
-            finally:
-                tracer.paused = was
-            del st
+            tracer.add_optimizer(opt, user_frame())
 
         __init__.__wrapped__ = orig
         return __init__
@@ -699,7 +707,7 @@ class Tracer:
             st.stale_grad_steps += 1
             st.stale_pending = False
         self.step_attempts += 1
-        has_closure = bool(args) or "closure" in kwargs
+        has_closure = _has_closure(opt, args, kwargs)
         was, self.paused = self.paused, True
         try:
             if self.step_attempts == 1:
@@ -733,7 +741,7 @@ class Tracer:
             n = norms.get(id(p))
             st.grad_norm_at_step = n
             before = st.grad_after_backward
-            if before is not None and before != 0 and (n is None or n == 0):
+            if before is not None and (n is None or (n == 0 and before != 0)):
                 if st.last_clear_event > st.last_backward_event:
                     st.zeroed_by_zero_grad += 1
                 else:
@@ -756,7 +764,7 @@ class Tracer:
                     if pst is None:
                         continue
                     pst.steps_ran += 1
-                    n = pst.grad_norm_at_step if not (args or "closure" in kwargs) else (
+                    n = pst.grad_norm_at_step if not _has_closure(opt, args, kwargs) else (
                         1.0 if p.grad is not None else None)
                     if n is not None and n == n and n != 0:
                         pst.steps_with_grad += 1
@@ -898,6 +906,12 @@ class Tracer:
                     if id(p) not in names:
                         names[id(p)] = (f"{ost.cls}.param_groups.{gi}.{i}", None)
         return names
+
+
+def _has_closure(opt, args, kwargs) -> bool:
+    """Whether step() got a closure (LBFGS style); the hooks' args start with the optimizer itself."""
+    rest = args[1:] if args and args[0] is opt else args
+    return any(a is not None for a in rest) or kwargs.get("closure") is not None
 
 
 class _StrongRef:
