@@ -93,6 +93,12 @@ class Context:
     function: cst.FunctionDef | None
     cls: ClassInfo | None
     no_grad: Cut | None = None
+    # name -> the definitions of a local name that reach the current statement (flow-sensitive);
+    # a name missing here is read through its summary node (every definition)
+    env: dict = field(default_factory=dict)
+
+    def with_no_grad(self, cut: Cut) -> "Context":
+        return Context(self.module, self.function, self.cls, cut, self.env)
 
     @property
     def key(self) -> str:
@@ -124,6 +130,7 @@ class FlowGraph:
         self.frozen: list[tuple[Value, cst.CSTNode, ModuleAnalysis]] = []
         self.accumulations: list[Accumulation] = []  # `total += x`, `outputs.append(x)`
         self._done: set[str] = set()
+        self._recorded: set[tuple] = set()
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
 
     # -- building ---------------------------------------------------------------------------
@@ -150,8 +157,9 @@ class FlowGraph:
             ctx.no_grad = self._no_grad_decorator(mod, fn) or inherited_no_grad
             body = list(fn.body.body) if isinstance(fn.body, cst.IndentedBlock) else [fn.body]
             for param in _parameters(fn):
+                node = self.define(param.name, ctx, "param")
                 if param.default is not None:
-                    self._flow(self.eval(param.default, ctx), self.var_node(param.name, ctx), ctx)
+                    self._flow(self.eval(param.default, ctx), node, ctx)
         self._block(body, ctx)
         if fn is not None and cls is not None and fn.name.value == "training_step" and any(
                 b in names.LIGHTNING_BASES for b in cls.bases):
@@ -175,17 +183,16 @@ class FlowGraph:
                 self._small(small, ctx)
         elif isinstance(stmt, cst.If):
             self.eval(stmt.test, ctx)
+            before = dict(ctx.env)
             self._suite(stmt.body, ctx)
+            after_body, ctx.env = ctx.env, dict(before)
             if stmt.orelse is not None:
                 self._statement(stmt.orelse, ctx) if isinstance(stmt.orelse, cst.If) else self._suite(stmt.orelse.body, ctx)
-        elif isinstance(stmt, (cst.For,)):
-            self._assign(stmt.target, self.eval(stmt.iter, ctx), ctx, stmt)
-            self._suite(stmt.body, ctx)
-            if stmt.orelse:
-                self._suite(stmt.orelse.body, ctx)
-        elif isinstance(stmt, cst.While):
-            self.eval(stmt.test, ctx)
-            self._suite(stmt.body, ctx)
+            merged = _merge(after_body, ctx.env)
+            ctx.env.clear()
+            ctx.env.update(merged)
+        elif isinstance(stmt, (cst.For, cst.While)):
+            self._loop(stmt, ctx)
         elif isinstance(stmt, cst.With):
             inner = ctx
             for item in stmt.items:
@@ -194,11 +201,13 @@ class FlowGraph:
                     self._assign(item.asname.name, value, ctx, stmt)
                 cut = self._grad_off(item.item, ctx.module)
                 if cut is not None:
-                    inner = Context(ctx.module, ctx.function, ctx.cls, cut)
+                    inner = ctx.with_no_grad(cut)
             self._suite(stmt.body, inner)
         elif isinstance(stmt, cst.Try):
+            before = dict(ctx.env)
             self._suite(stmt.body, ctx)
             for handler in stmt.handlers:
+                ctx.env.update(_merge(before, ctx.env))
                 self._suite(handler.body, ctx)
             for part in (stmt.orelse, stmt.finalbody):
                 if part is not None:
@@ -207,6 +216,21 @@ class FlowGraph:
             self._process_function(ctx.module, stmt, ctx.cls if ctx.function is None else None, ctx.no_grad)
         elif isinstance(stmt, cst.ClassDef):
             return
+
+    def _loop(self, stmt: cst.For | cst.While, ctx: Context) -> None:
+        """Run the body twice so that values from the end of one iteration reach the start of the next."""
+        entry = dict(ctx.env)
+        for _ in range(2):
+            if isinstance(stmt, cst.For):
+                self._assign(stmt.target, self.eval(stmt.iter, ctx), ctx, stmt)
+            else:
+                self.eval(stmt.test, ctx)
+            self._suite(stmt.body, ctx)
+            merged = _merge(entry, ctx.env)
+            ctx.env.clear()
+            ctx.env.update(merged)
+        if stmt.orelse:
+            self._suite(stmt.orelse.body, ctx)
 
     def _suite(self, suite: cst.BaseSuite, ctx: Context) -> None:
         self._block(suite.body if isinstance(suite, cst.IndentedBlock) else [suite], ctx)
@@ -228,8 +252,9 @@ class FlowGraph:
             self._assign(small.target, self.eval(small.value, ctx), ctx, small)
         elif isinstance(small, cst.AugAssign):
             value = self.eval(small.value, ctx)
-            self.accumulations.append(Accumulation(small, small.target, value, ctx))
-            self._assign(small.target, value.derived(), ctx, small)
+            self._record("accumulation", small, lambda: self.accumulations.append(Accumulation(small, small.target, value, ctx)))
+            old = self.eval(small.target, ctx) if isinstance(small.target, cst.Name) else EMPTY
+            self._assign(small.target, (value | old).derived(), ctx, small)
         elif isinstance(small, cst.Expr):
             self.eval(small.value, ctx)
         elif isinstance(small, cst.Return) and small.value is not None and ctx.function is not None:
@@ -239,16 +264,23 @@ class FlowGraph:
                 for i, el in enumerate(value.elements):
                     self._flow(el, ("ret", ctx.key, i), ctx)
 
+    def _record(self, kind: str, site: cst.CSTNode, action) -> None:
+        """Run a bookkeeping action once per site (loop bodies are walked twice)."""
+        if (kind, id(site)) not in self._recorded:
+            self._recorded.add((kind, id(site)))
+            action()
+
     # -- assignment -------------------------------------------------------------------------
     def _assign(self, target: cst.BaseExpression, value: Value, ctx: Context, stmt: cst.CSTNode) -> None:
         if isinstance(target, cst.Name):
-            self._flow(value, self.var_node(target, ctx), ctx)
+            self._flow(value, self.define(target, ctx, stmt), ctx)
         elif isinstance(target, cst.Attribute):
             for node in self.attribute_nodes(target, ctx, for_write=True):
                 self._flow(value, node, ctx)
             if target.attr.value == "requires_grad":
                 if isinstance(stmt, cst.Assign) and _is_false(stmt.value):
-                    self.frozen.append((self.eval(target.value, ctx), stmt, ctx.module))
+                    frozen = (self.eval(target.value, ctx), stmt, ctx.module)
+                    self._record("frozen", stmt, lambda: self.frozen.append(frozen))
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = value.elements if value.elements is not None and len(value.elements) == len(target.elements) else None
             for i, el in enumerate(target.elements):
@@ -260,11 +292,39 @@ class FlowGraph:
             self._assign(target.value, value, ctx, stmt)
 
     def var_node(self, name: cst.Name, ctx: Context) -> Node:
+        """The summary node of a name: every definition of it flows here (for reads from other scopes)."""
         scope = self._defining_scope(name, ctx.module)
         node = ("var", id(scope) if scope is not None else ctx.key, name.value)
         if node not in self.graph:
             self.graph.add_node(node, label=name.value)
         return node
+
+    def define(self, name: cst.Name, ctx: Context, site: cst.CSTNode | str) -> Node:
+        """A new definition of a name at ``site``; later reads in the same function see only it."""
+        summary = self.var_node(name, ctx)
+        node = summary + (site if isinstance(site, str) else id(site),)
+        if node not in self.graph:
+            self.graph.add_node(node, label=name.value)
+            self._edge(node, summary, alias=True, cut=None)
+        if self._is_local(name, ctx):
+            ctx.env[name.value] = frozenset({node})
+        return node
+
+    def read(self, name: cst.Name, ctx: Context) -> frozenset:
+        if self._is_local(name, ctx) and name.value in ctx.env:
+            return ctx.env[name.value]
+        return frozenset({self.var_node(name, ctx)})
+
+    def _is_local(self, name: cst.Name, ctx: Context) -> bool:
+        if ctx.function is None:
+            return True
+        scope = self._defining_scope(name, ctx.module)
+        return scope is not None and scope is ctx.module.scopes.get(ctx.function.body.body[0] if
+                                                                    isinstance(ctx.function.body, cst.IndentedBlock) and ctx.function.body.body else ctx.function.body)
+
+    def versions(self, summary: Node) -> set[Node]:
+        """Every definition of a name, given its summary node."""
+        return {p for p in self.graph.predecessors(summary) if len(p) == 4 and p[:3] == summary} | {summary}
 
     def _defining_scope(self, name: cst.Name, mod: ModuleAnalysis):
         scope = mod.scopes.get(name)
@@ -307,7 +367,7 @@ class FlowGraph:
     def _eval_Name(self, expr: cst.Name, ctx: Context) -> Value:
         if expr.value in ("True", "False", "None"):
             return EMPTY
-        return Value(alias=frozenset({self.var_node(expr, ctx)}))
+        return Value(alias=self.read(expr, ctx))
 
     def _eval_Integer(self, expr, ctx) -> Value:
         return EMPTY
@@ -419,7 +479,7 @@ class FlowGraph:
                                                   isinstance(call.args[0].value, (cst.List, cst.ListComp, cst.Tuple))):
             return self._cut(all_args, Cut("rewrap", call, mod, f"`{mod.code(call)}`"), ctx)
         if method == "requires_grad_" and call.args and _is_false(call.args[0].value):
-            self.frozen.append((receiver, call, mod))
+            self._record("frozen", call, lambda: self.frozen.append((receiver, call, mod)))
         if method in ("parameters", "named_parameters"):
             if isinstance(func.value, cst.Name) and func.value.value == "self" and ctx.cls is not None:
                 receiver = Value(alias=frozenset({("class", ctx.cls.key)}))
@@ -435,7 +495,8 @@ class FlowGraph:
                 any(q.startswith("torch.nn.") and q.endswith(".from_pretrained") for q in qualified):
             return self._call_node(call, ctx, all_args, kind="owner")
         if any(names.is_optimizer(q) for q in qualified):
-            self.optimizers.append(OptimizerSite(call, mod, ctx.function, _argument(call, 0, "params")))
+            self._record("optimizer", call, lambda: self.optimizers.append(
+                OptimizerSite(call, mod, ctx.function, _argument(call, 0, "params"))))
             return self._call_node(call, ctx, EMPTY, kind="optimizer")
         if qualified & names.SAME_OBJECT_FUNCTIONS and args:
             return Value(alias=args[0].alias, derive=args[0].derive)
@@ -454,7 +515,7 @@ class FlowGraph:
 
         # a container mutated with a value: that value now lives in the container
         if method in ("append", "extend", "insert", "add", "update", "setdefault", "put", "appendleft"):
-            self.accumulations.append(Accumulation(call, func.value, all_args, ctx))
+            self._record("accumulation", call, lambda: self.accumulations.append(Accumulation(call, func.value, all_args, ctx)))
             for node in receiver.nodes:
                 self._flow(all_args, node, ctx)
             return EMPTY
@@ -471,7 +532,7 @@ class FlowGraph:
         self.graph.add_node(node, label="loss")
         for src in value.nodes:
             self._edge(src, node, alias=False, cut=None)
-        self.sinks.append(Sink(node, site, mod, loss))
+        self._record("sink", site, lambda: self.sinks.append(Sink(node, site, mod, loss)))
 
     def _enter(self, call: cst.Call, ctx: Context, args: list[Value], mod: ModuleAnalysis,
                fn: cst.FunctionDef, cls: ClassInfo | None, bound: Value | None, result: bool = True) -> Value:
@@ -479,7 +540,7 @@ class FlowGraph:
         self._process_function(mod, fn, cls)
         key = function_key(mod, fn)
         fn_ctx = Context(mod, fn, cls)
-        params = {p.name.value: self.var_node(p.name, fn_ctx) for p in _parameters(fn)}
+        params = {p.name.value: self.var_node(p.name, fn_ctx) + ("param",) for p in _parameters(fn)}
         positional = [p.name.value for p in fn.params.posonly_params] + [p.name.value for p in fn.params.params]
         if bound is not None and positional:
             self._flow(bound, params[positional[0]], ctx)
@@ -703,6 +764,11 @@ class FlowGraph:
                 result.add(child)
                 stack.append(child)
         return result
+
+
+def _merge(a: dict, b: dict) -> dict:
+    """Definitions reaching a join point: a name defined on only one side keeps its summary (both may reach)."""
+    return {k: a[k] | b[k] for k in a.keys() & b.keys()}
 
 
 def _unpacked_value(mod: ModuleAnalysis, element: cst.Element) -> cst.BaseExpression | None:

@@ -181,14 +181,23 @@ class LossFlow:
                         continue
                     key = (cut.module.path, cut.module.line(cut.node), cut.category)
                     entry = by_cut.setdefault(key, (cut, [], succ))
-                    label = self.owner_label(owner)
-                    if label not in entry[1]:
-                        entry[1].append(label)
+                    if owner not in entry[1]:
+                        entry[1].append(owner)
         result = []
         for cut, owners, start in by_cut.values():
             path, sink = self.path_to_loss(start)
-            result.append(CutPath(cut, tuple(owners), path, sink.site, sink.module))
+            result.append(CutPath(cut, self._outermost_labels(owners), path, sink.site, sink.module))
         return result
+
+    def _outermost_labels(self, owners: list[Node]) -> tuple[str, ...]:
+        """Name `Net.backbone`, not also each layer inside it."""
+        inner = {m for o in owners for m in self.flow.members(o) if m != o}
+        labels = []
+        for owner in owners:
+            label = self.owner_label(owner)
+            if owner not in inner and label not in labels:
+                labels.append(label)
+        return tuple(labels)
 
     def owner_label(self, owner: Node) -> str:
         for succ in self.graph.successors(owner):

@@ -26,7 +26,8 @@ class GraphKeptAcrossIterations(Rule):
             if not (acc.value.nodes & losses.graph_values):
                 continue
             mod = acc.ctx.module
-            target_nodes = flow.eval(acc.target, acc.ctx).nodes
+            target_nodes = flow.versions(flow.var_node(acc.target, acc.ctx)) if isinstance(acc.target, cst.Name) \
+                else flow.eval(acc.target, acc.ctx).nodes
             if target_nodes & losses.reaches_loss:
                 continue  # accumulated on purpose, then backpropagated (gradient accumulation by summing)
             if not (self._persistent_attribute(acc) or self._outlives_training_loop(acc, mod, training_loops)):
