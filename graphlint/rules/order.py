@@ -93,17 +93,33 @@ class MissingZeroGrad(Rule):
     def check(self, analysis) -> Iterator[Report]:
         loops = [b for b in analysis.steps.bodies if b.is_loop and b.of(BACKWARD) and plain_steps(b)]
         for body in loops:
-            if body.of(ZERO_GRAD) or any(_clears(e.node) for e in body.of(GRAD_EDIT)):
-                continue
             if any(inner is not body and _contains(body.node, inner.node) for inner in loops):
                 continue  # the innermost loop is the one to blame
             step = plain_steps(body)[0]
             backward = body.of(BACKWARD)[0]
+            clears = body.of(ZERO_GRAD) + [e for e in body.of(GRAD_EDIT) if _clears(e.node)]
+            if not clears:
+                problem = "never zero_grad()"
+                related = ()
+            elif all(_more_gated(clear, step) for clear in clears):
+                clear = clears[0]
+                problem = (f"clears gradients only when `{clear.module.code(clear.gates[-1].test)}` holds "
+                           f"(line {clear.module.line(clear.node)}), while the step runs every iteration")
+                related = (Related(clear.node, "the only, conditional zero_grad()", clear.module),)
+            else:
+                continue
             yield Report(step.node, f"this loop calls backward() (line {backward.module.line(backward.node)}) and "
-                         f"`{step.module.code(step.node)}` but never zero_grad(), so each step applies the sum of all "
-                         "earlier gradients. Call `optimizer.zero_grad()` once per iteration (or per accumulation cycle).",
-                         (Related(backward.node, "backward() accumulates into .grad", backward.module),),
+                         f"`{step.module.code(step.node)}` but {problem}, so steps apply the sum of earlier "
+                         "gradients. Call `optimizer.zero_grad()` once per iteration (or per accumulation cycle, "
+                         "under the same condition as the step).",
+                         (Related(backward.node, "backward() accumulates into .grad", backward.module),) + related,
                          module=step.module)
+
+
+def _more_gated(clear: Event, step: Event) -> bool:
+    """The clear sits under a condition that the step does not: it skips iterations where the step runs."""
+    step_gates = {id(g) for g in step.gates}
+    return any(id(g) not in step_gates for g in clear.gates)
 
 
 def _clears(node: cst.CSTNode) -> bool:

@@ -30,7 +30,7 @@ class GraphKeptAcrossIterations(Rule):
                 else flow.eval(acc.target, acc.ctx).nodes
             if target_nodes & losses.reaches_loss:
                 continue  # accumulated on purpose, then backpropagated (gradient accumulation by summing)
-            if not (self._persistent_attribute(acc) or self._outlives_training_loop(acc, mod, training_loops)):
+            if not (self._persistent_attribute(acc) or self._outlives_loop(acc, mod, training_loops, analysis.flow)):
                 continue
             what = mod.code(acc.site)
             yield Report(acc.site, f"`{what}` keeps a tensor that still carries its autograd graph, so every "
@@ -46,14 +46,32 @@ class GraphKeptAcrossIterations(Rule):
             target.value.value == "self" and fn is not None and fn.name.value not in ("forward", "__init__", "__call__")
 
     @staticmethod
-    def _outlives_training_loop(acc, mod, training_loops) -> bool:
-        """A name accumulated inside a training loop but bound outside it."""
+    def _outlives_loop(acc, mod, training_loops, flow) -> bool:
+        """A name bound outside a loop that accumulates graph tensors: a running total in a training loop,
+        or a list of outputs collected batch after batch (an evaluation loop without no_grad)."""
         if not isinstance(acc.target, cst.Name):
             return False
         loop = next((a for a in mod.ancestors(acc.site) if isinstance(a, (cst.For, cst.While))), None)
-        if loop is None or not any(loop is t for t in training_loops):
+        if loop is None:
             return False
+        if not any(loop is t for t in training_loops):
+            fn = acc.ctx.function
+            if not isinstance(acc.site, cst.Call) or fn is None or fn.name.value in ("forward", "__call__") \
+                    or acc.ctx.cls is not None and acc.ctx.cls.node.name.value in mod.module_classes \
+                    or _only_called_without_grad(flow, mod, fn):
+                return False
         name = acc.target.value
         bound_inside = any(isinstance(t.target, cst.Name) and t.target.value == name
                            for a in walk(loop.body, cst.Assign) for t in a.targets)
         return not bound_inside
+
+
+def _only_called_without_grad(flow, mod, fn) -> bool:
+    """Every call of ``fn`` in the file sits in a `with torch.no_grad()` block (or there is none to see)."""
+    from graphlint.engine import names
+
+    sites = flow.call_sites(mod, fn)
+    if not sites:
+        return True
+    return all(any(isinstance(a, cst.With) and any(mod.is_any(i.item, names.NO_GRAD_CONTEXTS) for i in a.items)
+                   for a in mod.ancestors(call)) for call, _ in sites)
