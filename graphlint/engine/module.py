@@ -25,6 +25,8 @@ class ClassInfo:
     methods: dict[str, cst.FunctionDef] = field(default_factory=dict)
     # attribute name -> values assigned to `self.<name>` anywhere in the class, with their method
     attr_values: dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]] = field(default_factory=dict)
+    # class-body defaults (dataclass fields, class attributes): name -> value
+    field_defaults: dict[str, cst.BaseExpression] = field(default_factory=dict)
 
 
 class ModuleAnalysis:
@@ -97,6 +99,12 @@ class ModuleAnalysis:
         for stmt in node.body.body:
             if isinstance(stmt, cst.FunctionDef):
                 info.methods[stmt.name.value] = stmt
+            elif isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value is not None:
+                        info.field_defaults[small.target.value] = small.value
+                    elif isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                        info.field_defaults[small.targets[0].target.value] = small.value
         for method in info.methods.values():
             for assign in walk(method, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
                 value = assign.value

@@ -8,7 +8,7 @@ import libcst as cst
 from graphlint.engine import names
 from graphlint.engine.module import ClassInfo, ModuleAnalysis, walk
 from graphlint.findings import Severity
-from graphlint.rules import Report, Rule, register
+from graphlint.rules import Related, Report, Rule, register
 
 TENSOR_FACTORIES = frozenset(f"torch.{n}" for n in ("tensor", "randn", "rand", "zeros", "ones", "empty", "full",
                                                       "normal", "eye", "arange", "linspace"))
@@ -118,3 +118,127 @@ class UnusedLayer(Rule):
 def _is_store(mod: ModuleAnalysis, node: cst.Attribute) -> bool:
     parent = mod.parent(node)
     return isinstance(parent, cst.AssignTarget) and parent.target is node
+
+
+@register
+class LayerOnlyInDeadBranch(Rule):
+    code = "GL303"
+    name = "layer-only-in-dead-branch"
+    category = "unused-param"
+    severity = Severity.WARNING
+    summary = "A layer is used only under a string comparison that never holds (a config value spelled differently)."
+
+    def check(self, analysis) -> Iterator[Report]:
+        mod = analysis.module
+        constants = StringConstants(analysis)
+        for cls_name in sorted(mod.module_classes):
+            cls = mod.classes[cls_name]
+            dead = []  # (if statement, the comparison, the values it can take)
+            for method in cls.methods.values():
+                ctx = _context(mod, method, cls)
+                for stmt in walk(method.body, cst.If):
+                    found = _never_equal(stmt.test, ctx, constants)
+                    if found is not None:
+                        dead.append((stmt, found))
+            for attr, values in cls.attr_values.items():
+                creations = [v for v, m in values if m.name.value == "__init__" and creates_parameters(mod, v)]
+                reads = [n for m in cls.methods.values() for n in walk(m.body, cst.Attribute)
+                         if n.attr.value == attr and isinstance(n.value, cst.Name) and n.value.value == "self"
+                         and not _is_store(mod, n)]
+                if not creations or not reads:
+                    continue
+                branches = [next((d for d in dead if _within(mod, r, d[0].body)), None) for r in reads]
+                if all(branches):
+                    stmt, (compared, options) = branches[0]
+                    yield Report(creations[0], f"`self.{attr}` is used only under `if {mod.code(stmt.test)}` "
+                                 f"(line {mod.line(stmt)}), which never holds: `{compared}` can only be "
+                                 + " or ".join(f'"{o}"' for o in sorted(options)) + ", so this layer never trains. "
+                                 "Fix the spelling of the compared value.", (Related(stmt, "the branch that never runs"),))
+
+
+class StringConstants:
+    """The string values an expression can take, when every one of them is a literal in the file."""
+
+    MAX_DEPTH = 5
+
+    def __init__(self, analysis) -> None:
+        self.flow = analysis.flow
+        self.module = analysis.module
+        self.assigned_attrs = {t.target.attr.value for a in walk(self.module.tree, cst.Assign) for t in a.targets
+                               if isinstance(t.target, cst.Attribute) and not
+                               (isinstance(t.target.value, cst.Name) and t.target.value.value == "self")}
+
+    def of(self, expr, ctx, depth: int = 0) -> set[str] | None:
+        if depth > self.MAX_DEPTH:
+            return None
+        if isinstance(expr, cst.SimpleString):
+            return {expr.evaluated_value}
+        if isinstance(expr, cst.Name):
+            values = list(self.flow._assigned_values(expr, ctx))
+            return self._union([self.of(v, c, depth + 1) for v, c in values]) if values else None
+        if isinstance(expr, cst.Attribute):
+            owner = self.flow.class_of(expr.value, ctx)
+            name = expr.attr.value
+            if owner is None or (name in self.assigned_attrs and not _is_self(expr.value)):
+                return None
+            results = [self.of(v, _context(owner.module, m, owner), depth + 1) for v, m in owner.attr_values.get(name, ())]
+            if name in owner.field_defaults:
+                results.append(self.of(owner.field_defaults[name], _context(owner.module, None, owner), depth + 1))
+                results.append(self._constructor_keywords(owner, name, depth))
+            return self._union(results) if results else None
+        return None
+
+    def _constructor_keywords(self, owner: ClassInfo, name: str, depth: int) -> set[str] | None:
+        """Values passed for a dataclass field: `Config(pooling="attn")`; positional arguments are unknown."""
+        results: set[str] = set()
+        for call in walk(self.module.tree, cst.Call):
+            if isinstance(call.func, cst.Name) and call.func.value == owner.node.name.value:
+                for arg in call.args:
+                    if arg.keyword is None:
+                        return None
+                    if arg.keyword.value == name:
+                        ctx = _context(self.module, self.module.enclosing_function(call), self.module.enclosing_class(call))
+                        value = self.of(arg.value, ctx, depth + 1)
+                        if value is None:
+                            return None
+                        results |= value
+        return results
+
+    @staticmethod
+    def _union(results) -> set[str] | None:
+        if not results or any(r is None for r in results):
+            return None
+        return set().union(*results)
+
+
+def _never_equal(test, ctx, constants: StringConstants):
+    """(`compared`, its possible values) for `x == "lit"` / `x in ("a", "b")` when x never takes those values."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    op = test.comparisons[0]
+    right = op.comparator
+    if isinstance(op.operator, cst.Equal) and isinstance(right, cst.SimpleString):
+        wanted = {right.evaluated_value}
+    elif isinstance(op.operator, cst.In) and isinstance(right, (cst.Tuple, cst.List, cst.Set)) and \
+            all(isinstance(e.value, cst.SimpleString) for e in right.elements):
+        wanted = {e.value.evaluated_value for e in right.elements}
+    else:
+        return None
+    options = constants.of(test.left, ctx)
+    if not options or options & wanted:
+        return None
+    return ctx.module.code(test.left), options
+
+
+def _context(mod, method, cls):
+    from graphlint.engine.flow import Context
+
+    return Context(mod, method, cls)
+
+
+def _is_self(expr) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "self"
+
+
+def _within(mod: ModuleAnalysis, node: cst.CSTNode, suite: cst.CSTNode) -> bool:
+    return any(a is suite for a in mod.ancestors(node))
