@@ -39,6 +39,7 @@ class Value:
     alias: frozenset = frozenset()
     derive: frozenset = frozenset()
     elements: tuple["Value", ...] | None = None  # for tuple/list literals and tuple-returning calls
+    fields: tuple[tuple[str, "Value"], ...] | None = None  # for dicts with string keys: {"logits": ..., "aux": ...}
 
     @property
     def nodes(self) -> frozenset:
@@ -260,6 +261,8 @@ class FlowGraph:
         elif isinstance(small, cst.Return) and small.value is not None and ctx.function is not None:
             value = self.eval(small.value, ctx)
             self._flow(value, ("ret", ctx.key), ctx)
+            for name, field_value in value.fields or ():
+                self._flow(field_value, ("ret", ctx.key, f"[{name!r}]"), ctx)
             if value.elements is not None:
                 for i, el in enumerate(value.elements):
                     self._flow(el, ("ret", ctx.key, i), ctx)
@@ -273,7 +276,12 @@ class FlowGraph:
     # -- assignment -------------------------------------------------------------------------
     def _assign(self, target: cst.BaseExpression, value: Value, ctx: Context, stmt: cst.CSTNode) -> None:
         if isinstance(target, cst.Name):
-            self._flow(value, self.define(target, ctx, stmt), ctx)
+            node = self.define(target, ctx, stmt)
+            self._flow(value, node, ctx)
+            for name, field_value in value.fields or ():
+                field = node + (f"[{name!r}]",)
+                self.graph.add_node(field, label=f"{target.value}[{name!r}]")
+                self._flow(field_value, field, ctx)
         elif isinstance(target, cst.Attribute):
             for node in self.attribute_nodes(target, ctx, for_write=True):
                 self._flow(value, node, ctx)
@@ -399,12 +407,22 @@ class FlowGraph:
     _eval_List = _eval_Tuple
 
     def _eval_Dict(self, expr: cst.Dict, ctx) -> Value:
-        return union(self.eval(el.value, ctx) for el in expr.elements)
+        values = [self.eval(el.value, ctx) for el in expr.elements]
+        whole = union(values)
+        keys = [_string_key(el) for el in expr.elements]
+        if values and all(k is not None for k in keys):
+            return Value(whole.alias, whole.derive, fields=tuple(zip(keys, values)))
+        return whole
 
     def _eval_Subscript(self, expr: cst.Subscript, ctx) -> Value:
         for el in expr.slice:
             self.eval(el.slice.value, ctx) if isinstance(el.slice, cst.Index) else None
-        return Value(alias=self.eval(expr.value, ctx).nodes)
+        base = self.eval(expr.value, ctx).nodes
+        key = expr.slice[0].slice.value if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) else None
+        if isinstance(key, cst.SimpleString):  # out["logits"]: only that entry, when we know the dict's entries
+            field = f"[{key.evaluated_value!r}]"
+            base = frozenset(n + (field,) if n + (field,) in self.graph else n for n in base)
+        return Value(alias=base)
 
     def _eval_Comparison(self, expr: cst.Comparison, ctx) -> Value:
         operands = self.eval(expr.left, ctx) | union(self.eval(c.comparator, ctx) for c in expr.comparisons)
@@ -563,6 +581,9 @@ class FlowGraph:
         arity = _tuple_arity(fn)
         if arity:
             return Value(result.alias, elements=tuple(Value(alias=frozenset({("ret", key, i)})) for i in range(arity)))
+        keys = _dict_keys(fn)
+        if keys:
+            return Value(result.alias, fields=tuple((k, Value(alias=frozenset({("ret", key, f"[{k!r}]")}))) for k in keys))
         return result
 
     # -- resolving what a call or a name refers to ------------------------------------------
@@ -790,6 +811,27 @@ def _parameters(fn: cst.FunctionDef) -> list[cst.Param]:
 
 def _returns(fn: cst.FunctionDef) -> list[cst.Return]:
     return list(walk(fn.body, cst.Return))
+
+
+def _string_key(element) -> str | None:
+    if isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString):
+        return element.key.evaluated_value
+    return None
+
+
+def _dict_keys(fn: cst.FunctionDef) -> tuple[str, ...]:
+    """The keys when every `return` of fn returns a dict literal with the same string keys."""
+    shapes = set()
+    for r in _returns(fn):
+        if r.value is None:
+            continue
+        if not isinstance(r.value, cst.Dict):
+            return ()
+        keys = tuple(_string_key(el) for el in r.value.elements)
+        if not keys or None in keys:
+            return ()
+        shapes.add(keys)
+    return shapes.pop() if len(shapes) == 1 else ()
 
 
 def _tuple_arity(fn: cst.FunctionDef) -> int:
