@@ -57,6 +57,10 @@ def analyze_source(text: str, path: str, options: AnalysisOptions, project: Proj
         module = ModuleAnalysis(text, path)
     except cst.ParserSyntaxError as exc:
         raise SourceError(f"syntax error at line {exc.raw_line}, column {exc.raw_column + 1}: {exc.message}") from None
+    except (NotImplementedError, ValueError) as exc:
+        # libcst parsed it but its scope analysis refused it (e.g. `nonlocal` at module level):
+        # ask CPython's compiler (it compiles, never runs) for the proper syntax error.
+        raise SourceError(_compiler_error(text, path) or f"cannot analyse scopes: {exc}") from None
     analysis = Analysis(module, options, project)
     findings: list[Finding] = []
     seen: set[tuple] = set()
@@ -80,3 +84,11 @@ def analyze_source(text: str, path: str, options: AnalysisOptions, project: Proj
 def _location(module: ModuleAnalysis, node: cst.CSTNode, message: str) -> Location:
     pos = module.position(node)
     return Location(module.path, pos.start.line, pos.start.column + 1, message)
+
+
+def _compiler_error(text: str, path: str) -> str | None:
+    try:
+        compile(text, path, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"syntax error at line {exc.lineno}: {exc.msg}"
+    return None

@@ -90,7 +90,11 @@ def test_training_loop_shapes(text):
     analyse(text)
 
 
-@pytest.mark.xfail(reason="engine: libcst's ScopeProvider raises NotImplementedError; should be a one-line syntax error")
 def test_module_level_nonlocal_is_reported_as_a_syntax_error():
     """Found by test_training_loop_shapes: libcst parses it, its scope analysis then raises."""
-    analyse("nonlocal h\n")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "generated.py"
+        path.write_text("nonlocal h\n", encoding="utf-8")
+        result = analyze_file(SourceFile("generated.py", path), AnalysisOptions(), ProjectIndex())
+    assert result.error is not None
+    assert result.error.message == "syntax error at line 1: nonlocal declaration not allowed at module level"
