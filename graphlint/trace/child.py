@@ -34,6 +34,8 @@ def parse(argv: list[str]):
     ns = ap.parse_args(argv)
     if ns.args and ns.args[0] == "--":
         ns.args = ns.args[1:]
+    if ns.module and ns.script is not None:  # with -m every positional word belongs to the module
+        ns.args, ns.script = [ns.script, *ns.args], None
     return ns
 
 

@@ -28,9 +28,6 @@ from graphlint.trace import graphwalk
 TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 GRAPHLINT_DIR = os.path.dirname(graphlint.__file__) + os.sep
 SKIP_PREFIXES = (TORCH_DIR, GRAPHLINT_DIR, "<frozen", os.path.dirname(os.__file__) + os.sep + "runpy.py")
-TAINT = "_graphlint_cut"  # attribute on tensors derived from a cut: frozenset of site ids
-BACKWARDED = "_graphlint_backwarded"  # attribute on tensors whose graph went through backward
-IS_GRAD = "_graphlint_grad"  # attribute on tensors handed out as some parameter's .grad
 
 DETACH_OPS = {"detach", "detach_", "data"}
 SCALAR_OPS = {"item", "tolist", "numpy", "__float__", "__int__", "__index__", "__bool__", "__complex__"}
@@ -149,6 +146,40 @@ class OptState:
     lrs_seen: dict = field(default_factory=dict)  # group index -> [min, max]
 
 
+class TagStore:
+    """Facts about live tensors, keyed by identity, forgotten when the tensor dies.
+
+    Kept outside the tensors (no attributes on them) so that user code that pickles,
+    copies or torch.load(weights_only=True)s its tensors never sees graphlint's tags.
+    """
+
+    def __init__(self):
+        self._d: dict[int, tuple] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._d)
+
+    def get(self, t):
+        e = self._d.get(id(t))
+        if e is not None and e[0]() is t:
+            return e[1]
+        return None
+
+    def set(self, t, value) -> None:
+        key = id(t)
+        d = self._d
+
+        def forget(ref, key=key):
+            e = d.get(key)
+            if e is not None and e[0] is ref:
+                del d[key]
+
+        try:
+            d[key] = (weakref.ref(t, forget), value)
+        except TypeError:
+            pass
+
+
 class _CutMode(TorchFunctionMode):
     """Sees every torch call; records the ones that cut the graph and tags what flows from them."""
 
@@ -203,6 +234,9 @@ class Tracer:
         self.sites: dict[tuple, Site] = {}
         self.site_by_id: list[Site] = []
         self.window_sites: set = set()
+        self.taint = TagStore()  # tensor -> frozenset of ids of the cuts it derives from
+        self.backwarded = TagStore()  # tensors whose graph already went through backward()
+        self.grads = TagStore()  # tensors handed out as some parameter's .grad
         self.retention_sites: dict[tuple, dict] = {}
         self.mutation_sites: dict[tuple, int] = {}
         self.mutations_since_backward: list = []
@@ -409,18 +443,17 @@ class Tracer:
             if t.requires_grad:
                 graph_in = graph_in or []
                 graph_in.append(t)
-            d = t.__dict__ if hasattr(t, "__dict__") else None
-            if d:
-                s = d.get(TAINT)
+            if self.taint:
+                s = self.taint.get(t)
                 if s:
                     taint = s if taint is None else taint | s
-                if d.get(BACKWARDED):
-                    backwarded = True
-                if d.get(IS_GRAD):
-                    grad_tagged = t
+            if self.backwarded and self.backwarded.get(t):
+                backwarded = True
+            if self.grads and self.grads.get(t):
+                grad_tagged = t
         name = _op_name(func)
         if name == "__get__:grad" and isinstance(out, torch.Tensor):
-            out.__dict__[IS_GRAD] = True
+            self.grads.set(out, True)
             return
         out_kw = kwargs.get("out")
         if name == "__set__:grad" or (grad_tagged is not None and (
@@ -449,9 +482,9 @@ class Tracer:
             if o.requires_grad and o.is_leaf:
                 continue  # never tag parameters or user leaves
             if taint is not None:
-                o.__dict__[TAINT] = taint
+                self.taint.set(o, taint)
             if backwarded and o.requires_grad:
-                o.__dict__[BACKWARDED] = True
+                self.backwarded.set(o, True)
 
     def _classify_cut(self, name, graph_in, out, out_tensors) -> Site | None:
         if not torch.is_grad_enabled():
@@ -588,8 +621,7 @@ class Tracer:
         nodes = 0
         known_leaf = False
         for t in tensors:
-            d = getattr(t, "__dict__", None) or {}
-            for sid in d.get(TAINT, ()):
+            for sid in self.taint.get(t) or ():
                 self.site_by_id[sid].tainted_losses += 1
             if t.grad_fn is None:
                 if id(t) in self.params:
@@ -607,7 +639,7 @@ class Tracer:
                 if id(leaf) in self.params:
                     flat.add(id(leaf))
                     known_leaf = True
-            t.__dict__[BACKWARDED] = True
+            self.backwarded.set(t, True)
             self._track_graph(t, w.nodes)
         if not known_leaf:
             self.leaf_rooted_backwards += 1
