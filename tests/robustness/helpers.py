@@ -86,4 +86,3 @@ def train(loader):
 '''
 
 CLEAN_MODULE = "def add(a, b):\n    return a + b\n"
-
