@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 
 import libcst as cst
 import networkx as nx
+from libcst.metadata import ClassScope, FunctionScope, GlobalScope
 
 from graphlint.engine import names
 from graphlint.engine.module import ClassInfo, ModuleAnalysis, walk
@@ -324,11 +325,11 @@ class FlowGraph:
         return frozenset({self.var_node(name, ctx)})
 
     def _is_local(self, name: cst.Name, ctx: Context) -> bool:
-        if ctx.function is None:
-            return True
+        """A name of the function being walked (or of the module's top level), whose order we follow."""
         scope = self._defining_scope(name, ctx.module)
-        return scope is not None and scope is ctx.module.scopes.get(ctx.function.body.body[0] if
-                                                                    isinstance(ctx.function.body, cst.IndentedBlock) and ctx.function.body.body else ctx.function.body)
+        if ctx.function is None:
+            return isinstance(scope, GlobalScope)
+        return isinstance(scope, FunctionScope) and scope.node is ctx.function
 
     def versions(self, summary: Node) -> set[Node]:
         """Every definition of a name, given its summary node."""
@@ -337,7 +338,7 @@ class FlowGraph:
     def _defining_scope(self, name: cst.Name, mod: ModuleAnalysis):
         scope = mod.scopes.get(name)
         while scope is not None:
-            if name.value in scope.assignments and not _is_class_scope(scope, name):
+            if name.value in scope.assignments and not isinstance(scope, ClassScope):
                 return scope
             parent = scope.parent
             if parent is scope:
@@ -705,10 +706,8 @@ class FlowGraph:
                     yield stmt.value, ctx
             elif isinstance(parent, cst.AnnAssign) and parent.value is not None and parent.target is node:
                 yield parent.value, ctx
-            elif isinstance(parent, cst.WithItem) or isinstance(getattr(parent, "__class__", None), type) and isinstance(parent, cst.AsName):
-                item = mod.parent(parent)
-                if isinstance(item, cst.WithItem):
-                    yield item.item, ctx
+            elif isinstance(parent, cst.AsName) and isinstance(mod.parent(parent), cst.WithItem):
+                yield mod.parent(parent).item, ctx
             elif isinstance(parent, cst.Param) or isinstance(node, cst.Param):
                 param = node if isinstance(node, cst.Param) else parent
                 fn = mod.enclosing_function(param)
@@ -852,6 +851,3 @@ def _is_false(expr: cst.BaseExpression) -> bool:
     return isinstance(expr, cst.Name) and expr.value == "False"
 
 
-def _is_class_scope(scope, name) -> bool:
-    from libcst.metadata import ClassScope
-    return isinstance(scope, ClassScope)
