@@ -710,14 +710,18 @@ class FlowGraph:
                 yield mod.parent(parent).item, ctx
             elif isinstance(parent, cst.Param) or isinstance(node, cst.Param):
                 param = node if isinstance(node, cst.Param) else parent
-                fn = mod.enclosing_function(param)
-                if fn is None:
-                    continue
                 if param.default is not None:
                     yield param.default, ctx
-                index = [p.name.value for p in _parameters(fn)].index(name.value)
-                for call, cctx in self.call_sites(mod, fn):
-                    arg = _argument(call, index - (1 if ctx.cls is not None else 0), name.value)
+                owner = next((a for a in mod.ancestors(param) if isinstance(a, (cst.FunctionDef, cst.Lambda))), None)
+                if not isinstance(owner, cst.FunctionDef):
+                    continue
+                positional = [p.name.value for p in (*owner.params.posonly_params, *owner.params.params)]
+                index = positional.index(name.value) if name.value in positional else -1
+                if index >= 0 and mod.enclosing_class(owner) is not None and \
+                        isinstance(mod.parent(mod.parent(owner)), cst.ClassDef):
+                    index -= 1  # called as obj.method(...): `self` is not among the arguments
+                for call, cctx in self.call_sites(mod, owner):
+                    arg = _argument(call, index, name.value)
                     if arg is not None:
                         yield arg, cctx
 
