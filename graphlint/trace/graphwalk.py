@@ -59,47 +59,68 @@ class Walk:
     truncated: bool = False
 
 
+_zero_derivative_types: dict = {}
+
+
+def _is_zero_derivative(tp) -> bool:
+    flag = _zero_derivative_types.get(tp)
+    if flag is None:
+        flag = _zero_derivative_types[tp] = tp.__name__ in ZERO_DERIVATIVE_NODES
+    return flag
+
+
+def _accumulate_grad_type():
+    import torch
+
+    return torch._C._functions.AccumulateGrad
+
+
 def walk(root, budget: int | None = None) -> Walk:
     """Visit the graph below `root` (a grad_fn) depth-first with an explicit stack.
 
     Leaves reached only through a zero-derivative op (round, sign, ...) go to `flat_leaves`:
-    the loss does not depend on them in any way a gradient can see.
+    the loss does not depend on them in any way a gradient can see. The hot loop does one
+    type check and one `next_functions` per node; zero-derivative subgraphs are explored after.
     """
     result = Walk()
     if root is None:
         return result
     budget = node_budget() if budget is None else budget
     seen = {root}
-    stack = [(root, False)]
+    stack = [root]
+    flat_roots = []
     pop, push, add = stack.pop, stack.append, seen.add
-    leaves, flat = result.leaves, result.flat_leaves
-    flat_seen: set = set()
+    leaves = result.leaves
+    acc = _accumulate_grad_type()
+    is_flat = _is_zero_derivative
     while stack:
-        node, flat_path = pop()
-        name = type(node).__name__
-        if name == "AccumulateGrad":
-            (flat if flat_path else leaves).append(node.variable)
+        node = pop()
+        tp = type(node)
+        if tp is acc:
+            leaves.append(node.variable)
             continue
-        below_flat = flat_path or name in ZERO_DERIVATIVE_NODES
+        if is_flat(tp):
+            flat_roots.append(node)
+            continue
         for nxt, _ in node.next_functions:
-            if nxt is None:
-                continue
-            if nxt in seen:
-                continue
-            if below_flat:
-                # explored as flat; it may be reached again through a differentiable path
-                if nxt in flat_seen:
-                    continue
-                flat_seen.add(nxt)
-                push((nxt, True))
-                continue
-            add(nxt)
-            push((nxt, False))
-        if len(seen) + len(flat_seen) >= budget:
+            if nxt is not None and nxt not in seen:
+                add(nxt)
+                push(nxt)
+        if len(seen) >= budget:
             result.truncated = True
             break
+    flat_seen: set = set()
+    flat_stack = list(flat_roots)
+    while flat_stack and not result.truncated:
+        node = flat_stack.pop()
+        if type(node) is acc:
+            result.flat_leaves.append(node.variable)
+            continue
+        for nxt, _ in node.next_functions:
+            if nxt is not None and nxt not in seen and nxt not in flat_seen:
+                flat_seen.add(nxt)
+                flat_stack.append(nxt)
+        if len(seen) + len(flat_seen) >= budget:
+            result.truncated = True
     result.nodes = len(seen) + len(flat_seen)
-    if flat:
-        live = {id(t) for t in leaves}
-        result.flat_leaves = [t for t in flat if id(t) not in live]
     return result
