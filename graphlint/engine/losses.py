@@ -216,7 +216,8 @@ class LossFlow:
                 sink = sinks[node]
                 labels = []
                 while node is not None:
-                    if node[0] in ("var", "attr", "ret") and node in self.graph:
+                    named = node[0] == "attr" or node[0] == "var" and node[-1] != "param"  # not callee parameters
+                    if named and node in self.graph:
                         label = self.graph.nodes[node].get("label")
                         if label and (not labels or labels[-1] != label):
                             labels.append(label)

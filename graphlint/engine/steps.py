@@ -26,7 +26,7 @@ class Event:
     node: cst.CSTNode
     module: ModuleAnalysis
     gates: tuple[cst.If, ...] = ()  # enclosing `if`s, innermost last
-    detail: str = ""
+    detail: str = ""  # for steps and zero_grad: the receiver; for gradient edits: what the edit does
     closure: cst.BaseExpression | None = None  # `opt.step(closure)`
 
 
@@ -87,7 +87,7 @@ class TrainingSteps:
         if isinstance(small, cst.Assign):
             for target in small.targets:
                 if _is_grad(target.target):
-                    out.append(Event(GRAD_EDIT, small, mod, gates, f"`{mod.code(small)}`"))
+                    out.append(Event(GRAD_EDIT, small, mod, gates, _assignment_effect(small.value)))
                     return
         if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.Expr, cst.Return)) and small.value is not None:
             self._expressions(small.value, ctx, gates, out, depth, seen)
@@ -111,9 +111,13 @@ class TrainingSteps:
             out.append(Event(ZERO_GRAD, call, mod, gates, mod.code(func.value)))
         elif method in ("zero_", "nan_to_num_", "mul_", "fill_") and isinstance(func.value, cst.Attribute) and \
                 _is_grad(func.value) and self._edit_kills(call, method, ctx):
-            out.append(Event(GRAD_EDIT, call, mod, gates, f"`{mod.code(call)}`"))
+            effect = {"zero_": "sets every gradient to zero",
+                      "nan_to_num_": "replaces NaN/inf gradients with numbers (zeros by default): when the loss is "
+                                     "NaN, every gradient becomes 0"}.get(method)
+            out.append(Event(GRAD_EDIT, call, mod, gates, effect or
+                             f"multiplies every gradient by `{mod.code(call.args[0].value)}`, which is always 0"))
         elif qualified & names.CLIP_FUNCTIONS and _bound_is_zero(call):
-            out.append(Event(GRAD_EDIT, call, mod, gates, f"`{mod.code(call)}`"))
+            out.append(Event(GRAD_EDIT, call, mod, gates, "clips every gradient to zero (the bound is 0)"))
         elif depth < MAX_INLINE_DEPTH:
             target = self._callee(call, ctx)
             if target is not None and id(target[1]) not in seen:
@@ -167,6 +171,19 @@ def _is_grad(expr: cst.BaseExpression) -> bool:
     if isinstance(expr, cst.Attribute) and expr.attr.value == "data":
         expr = expr.value
     return isinstance(expr, cst.Attribute) and expr.attr.value == "grad"
+
+
+def _assignment_effect(value: cst.BaseExpression) -> str:
+    """What `p.grad = value` does to the gradient, or "" when it keeps the information (a rescaling)."""
+    if isinstance(value, cst.Name) and value.value == "None":
+        return "drops the gradients (sets them to None)"
+    called = {c.func.attr.value if isinstance(c.func, cst.Attribute) else c.func.value
+              for c in walk(value, cst.Call) if isinstance(c.func, (cst.Attribute, cst.Name))}
+    if called & {"nan_to_num"}:
+        return "replaces NaN/inf gradients with numbers (zeros by default): when the loss is NaN, every gradient becomes 0"
+    if called & {"zeros_like", "zeros", "full_like"}:
+        return "overwrites the gradients with a constant"
+    return ""
 
 
 def _bound_is_zero(call: cst.Call) -> bool:

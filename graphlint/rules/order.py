@@ -61,25 +61,13 @@ class GradientsWipedBeforeStep(Rule):
                 for event in events_before(body, step):
                     if event.kind in (BACKWARD, ZERO_GRAD, STEP):
                         break
-                    if event.kind == GRAD_EDIT and _wipes(event.node):
-                        yield Report(event.node, f"{event.detail} rewrites the gradients after backward() and before "
-                                     f"`{step.module.code(step.node)}` (line {step.module.line(step.node)}); it can turn "
-                                     "every gradient into zero (NaN → 0, × 0, None), so the step moves nothing. Fix the "
-                                     "NaNs at their source, or skip and log the step instead.",
-                                     (Related(step.node, "the optimizer step", step.module),), module=event.module)
-
-
-def _wipes(node: cst.CSTNode) -> bool:
-    """Grad edits that destroy information: None, zeros, nan_to_num, × 0 (a scaling by a real factor is fine)."""
-    if isinstance(node, cst.Assign):
-        value = node.value
-        if isinstance(value, cst.Name) and value.value == "None":
-            return True
-        calls = [c for c in walk(value, cst.Call)]
-        return any(isinstance(c.func, (cst.Attribute, cst.Name)) and
-                   (c.func.attr.value if isinstance(c.func, cst.Attribute) else c.func.value)
-                   in ("zeros_like", "nan_to_num", "zeros", "full_like") for c in calls)
-    return True
+                    if event.kind == GRAD_EDIT and event.detail:
+                        mod = event.module
+                        yield Report(event.node, f"`{mod.code(event.node)}` runs after backward() and before "
+                                     f"`{step.module.code(step.node)}` (line {step.module.line(step.node)}): it "
+                                     f"{event.detail}, so the step can move nothing. Fix the cause (NaNs at their "
+                                     "source, the scale factor), or skip and log the step instead.",
+                                     (Related(step.node, "the optimizer step", step.module),), module=mod)
 
 
 @register
