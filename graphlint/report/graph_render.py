@@ -7,6 +7,7 @@ submodule (numbered children folded: `blocks.*`), so a 100-layer model stays rea
 """
 from __future__ import annotations
 
+import linecache
 import re
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import networkx as nx
 
 MAX_PARAMS_PER_CLUSTER = 8
+MAX_CLUSTERS_UNFOLDED = 12  # beyond this many module paths, numbered children are folded (blocks.*)
 CAUSE_COLOURS = {
     "detach": "#d62728", "scalar-escape": "#d62728", "rewrap": "#d62728", "no-grad": "#d62728",
     "non-differentiable": "#d62728", "unused-param": "#8c564b", "backward-missing": "#8c564b",
@@ -53,20 +55,28 @@ def build_graph(doc: dict) -> nx.DiGraph:
     """The condensed picture as a networkx graph (nodes carry 'kind', 'label', 'cluster')."""
     g = nx.DiGraph()
     steps = doc.get("steps", {})
+    still = [p for p in doc.get("parameters", []) if not p["moved"]]
+    paths = {module_path(p["name"])[0] for p in still}
+    folding = len(paths) > MAX_CLUSTERS_UNFOLDED
     g.add_node("loss", kind="loss", label=f"loss\\nbackward() x{steps.get('backward', 0)}, "
                                           f"step() ran x{steps.get('optimizer_steps_ran', 0)}")
     cuts = {c["id"]: c for c in doc.get("cuts", [])}
     for cid, c in cuts.items():
-        g.add_node(f"cut{cid}", kind="cut", label=f"{c['op']} ({c['kind']})\\n{c['path']}:{c['line']}")
+        code = linecache.getline(c["path"], c["line"]).strip() if c.get("path") else ""
+        code = code if len(code) <= 60 else code[:57] + "..."
+        g.add_node(f"cut{cid}", kind="cut", label=f"{c['op']}  [{c['kind']}]\\n{c['path']}:{c['line']}"
+                                                 + (f"\\n{code}" if code else ""))
         g.add_edge(f"cut{cid}", "loss", kind="flows", label="flows into")
     trained: dict[str, list] = {}
     for p in doc.get("parameters", []):
         if p["moved"]:
             trained.setdefault(top_child(p["name"]), []).append(p)
             continue
-        cluster = fold(module_path(p["name"])[0])
+        path = module_path(p["name"])[0]
+        cluster = fold(path) if folding else path
+        label = p["name"][len(path) + 1:] if not folding else p["name"][len(path.rsplit(".*", 1)[0]) + 1:]
         node = f"p:{p['name']}"
-        g.add_node(node, kind="param", label=f"{module_path(p['name'])[1]}", cluster=cluster,
+        g.add_node(node, kind="param", label=label, cluster=cluster,
                    cause=p.get("cause"), full=p["name"])
         cut = p.get("cut")
         if cut is not None:
@@ -93,7 +103,8 @@ def to_dot(g: nx.DiGraph, title: str) -> str:
     for n, d in g.nodes(data=True):
         if d["kind"] == "param":
             clusters.setdefault(d["cluster"], []).append(n)
-    shown: dict[str, str] = {}  # param node -> the node drawn for it (folded clusters collapse extras)
+    shown: dict[str, str] = {}  # param node -> the node its edges start from (one per cluster)
+    tails: dict[str, str] = {}  # that node -> its cluster's name, for ltail
     for ci, (cluster, members) in enumerate(sorted(clusters.items())):
         causes = sorted({g.nodes[m]["cause"] or "?" for m in members})
         colour = CAUSE_COLOURS.get(causes[0], "#333333")
@@ -103,12 +114,13 @@ def to_dot(g: nx.DiGraph, title: str) -> str:
         for m in members[:MAX_PARAMS_PER_CLUSTER]:
             lines.append(f"    {_q(m)} [label={_q(g.nodes[m]['label'])} shape=box style=filled "
                          f"fillcolor=\"#fbeaea\" color={_q(CAUSE_COLOURS.get(g.nodes[m]['cause'] or '', '#333'))}];")
-            shown[m] = m
         if len(members) > MAX_PARAMS_PER_CLUSTER:
             more = f"more:{cluster}"
             lines.append(f"    {_q(more)} [label={_q(f'... {len(members) - MAX_PARAMS_PER_CLUSTER} more')} shape=plaintext];")
-            for m in members[MAX_PARAMS_PER_CLUSTER:]:
-                shown[m] = more
+        anchor = members[min(len(members), MAX_PARAMS_PER_CLUSTER) // 2]
+        tails[anchor] = f"cluster_{ci}"
+        for m in members:
+            shown[m] = anchor
         lines.append("  }")
     for n, d in g.nodes(data=True):
         if d["kind"] == "loss":
@@ -129,10 +141,11 @@ def to_dot(g: nx.DiGraph, title: str) -> str:
         style = {
             "flows": 'style=dashed color="#d62728" label="flows into loss"',
             "cut": 'color="#d62728" label="cut" arrowhead=tee',
-            "reached": 'color="#2ca02c"' + (f' label={_q(d.get("label"))}' if d.get("label") else ""),
+            "reached": 'color="#2ca02c"' + (f' label={_q("reached; " + d["label"])}' if d.get("label") else ""),
             "missing": 'style=dotted color="#8c564b" label=' + _q(d.get("label") or "unreachable"),
         }[d["kind"]]
-        lines.append(f"  {_q(src)} -> {_q(b)} [{style}];")
+        tail = f" ltail={tails[src]}" if src in tails else ""
+        lines.append(f"  {_q(src)} -> {_q(b)} [{style}{tail}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
