@@ -39,7 +39,8 @@ def test_incident_first_screen_names_the_detach_line_and_the_gated_step(tmp_path
     out = tmp_path / "r.json"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = main(["--json", str(out), "--svg", str(tmp_path / "p.svg"), str(ROOT / "examples/incident/train.py")])
+        rc = main(["--json", str(out), "--svg", str(tmp_path / "p.svg"), "--sarif", str(tmp_path / "r.sarif"),
+                   "--html", str(tmp_path / "r.html"), str(ROOT / "examples/incident/train.py")])
     assert rc == 1
     report_text = buf.getvalue()
     start = report_text.index("graphlint trace")
@@ -55,6 +56,9 @@ def test_incident_first_screen_names_the_detach_line_and_the_gated_step(tmp_path
     assert params["YieldModel.head.1.weight"]["reachable"] is True
     assert {"version", "script", "steps", "parameters", "findings", "artifacts"} <= set(doc)
     assert Path(doc["artifacts"]["dot"]).is_file()
+    sarif = json.loads((tmp_path / "r.sarif").read_text())
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} >= {"GLT101", "GLT203"}
+    assert "YieldModel.head.1.weight" in (tmp_path / "r.html").read_text()
 
 
 def test_stops_after_n_steps_and_reports_cleanly(tmp_path):
