@@ -302,6 +302,15 @@ class _Explainer:
         growing = len(alive) >= 3 and alive[-1] >= 2 and alive[-1] > alive[0] and all(
             b >= a for a, b in zip(alive[-3:], alive[-2:]))
         repeated = [s for s in sites if s["backwards"] >= 2]
+        # one loss whose graph reaches back into earlier iterations (a carried state never detached)
+        deepening = len(nodes) >= 4 and nodes[0] > 0 and nodes[-1] >= 2 * nodes[0] and all(
+            b > a for a, b in zip(nodes, nodes[1:]))
+        if deepening and not growing:
+            b = max(self.f.get("backward_sites", []), key=lambda s: s["hits"], default={"path": None, "line": 0})
+            return [self.finding("graph-retention", Severity.WARNING, b["path"], b["line"],
+                                 f"each backward() walks a larger graph ({nodes[0]} -> {nodes[-1]} autograd nodes over "
+                                 f"{len(nodes)} calls): the loss still depends on earlier iterations' graphs "
+                                 "(a carried state or total that was never detached)")]
         if not growing and not (repeated and alive and alive[-1] >= 1):
             return []
         site = max(sites, key=lambda s: s["hits"], default=None)

@@ -233,3 +233,16 @@ def test_assert_all_train_explains_each_parameter():
     with pytest.raises(AssertionError, match=r"Net.body.weight: \[optimizer-coverage\]"):
         report.assert_all_train()
     assert "Net:" in str(report)
+
+
+def test_carried_state_never_detached_deepens_every_graph():
+    cell = nn.RNNCell(4, 8)
+    opt = torch.optim.SGD(cell.parameters(), lr=0.01)
+    with watch() as report:
+        h = torch.zeros(2, 8)
+        for _ in range(5):  # gradients accumulate over a sequence; one step at the end
+            h = cell(torch.randn(2, 4), h)
+            h.pow(2).mean().backward(retain_graph=True)
+        opt.step()
+    [f] = [f for f in report.findings if f.category == "graph-retention"]
+    assert "larger graph" in f.message
