@@ -22,6 +22,8 @@ graphviz:
 demo: $(STAMP)
 	@echo "== graphlint examples/incident/train.py (static pass)"
 	-@$(BIN)/graphlint examples/incident/train.py
+	@echo "== graphlint trace examples/incident/train.py (runtime pass)"
+	-@$(BIN)/graphlint trace examples/incident/train.py
 
 test: $(STAMP) graphviz
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
