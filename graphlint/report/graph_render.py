@@ -74,7 +74,7 @@ def build_graph(doc: dict) -> nx.DiGraph:
             continue
         path = module_path(p["name"])[0]
         cluster = fold(path) if folding else path
-        label = p["name"][len(path) + 1:] if not folding else p["name"][len(path.rsplit(".*", 1)[0]) + 1:]
+        label = p["name"][len(cluster.split(".*")[0]) + 1:]  # folded: keep the indices (blocks.*: "7.0.weight")
         node = f"p:{p['name']}"
         g.add_node(node, kind="param", label=label, cluster=cluster,
                    cause=p.get("cause"), full=p["name"])
