@@ -58,8 +58,11 @@ def main(argv: list[str]) -> int:
 
     tracer = Tracer(steps=ns.steps if ns.steps > 0 else None, on_step=snapshot, script=ns.display)
     real_exit = os._exit
+    traced_pid = os.getpid()
 
     def traced_exit(code: int) -> None:
+        if os.getpid() != traced_pid:  # a forked DataLoader worker leaving: not the script's end
+            real_exit(code)
         try:
             tracer.uninstall()
             snapshot(tracer, final=True, exit_code=code, how="os._exit")
