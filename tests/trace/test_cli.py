@@ -131,3 +131,12 @@ def test_very_deep_graph_is_walked_and_freed(tmp_path):
     assert "error" not in doc, doc.get("error")
     assert doc["graph"]["nodes_per_backward"][0] >= 300_000
     assert doc["parameters"][0]["reachable"] is True
+
+
+def test_usage_errors_are_one_clear_line(tmp_path, capsys):
+    from graphlint.trace.cli import main
+
+    assert main([]) == 2
+    assert "give a SCRIPT or -m MODULE" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.py")]) == 2
+    assert "missing.py: no such file" in capsys.readouterr().err
