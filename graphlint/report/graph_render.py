@@ -55,7 +55,7 @@ def build_graph(doc: dict) -> nx.DiGraph:
     """The condensed picture as a networkx graph (nodes carry 'kind', 'label', 'cluster')."""
     g = nx.DiGraph()
     steps = doc.get("steps", {})
-    still = [p for p in doc.get("parameters", []) if not p["moved"]]
+    still = [p for p in doc.get("parameters", []) if p["moved"] is False]
     paths = {module_path(p["name"])[0] for p in still}
     folding = len(paths) > MAX_CLUSTERS_UNFOLDED
     g.add_node("loss", kind="loss", label=f"loss\\nbackward() x{steps.get('backward', 0)}, "
@@ -69,6 +69,8 @@ def build_graph(doc: dict) -> nx.DiGraph:
         g.add_edge(f"cut{cid}", "loss", kind="flows", label="flows into")
     trained: dict[str, list] = {}
     for p in doc.get("parameters", []):
+        if p["moved"] is None:
+            continue  # held only by an optimizer, used by nothing
         if p["moved"]:
             trained.setdefault(top_child(p["name"]), []).append(p)
             continue
@@ -153,7 +155,7 @@ def to_dot(g: nx.DiGraph, title: str) -> str:
 def write(doc: dict, findings, svg_path: Path) -> Picture:
     """Write the .dot beside svg_path always, and the SVG when Graphviz's `dot` is on PATH."""
     g = build_graph(doc)
-    not_moving = sum(1 for p in doc.get("parameters", []) if not p["moved"])
+    not_moving = sum(1 for p in doc.get("parameters", []) if p["moved"] is False)
     title = f"graphlint trace {doc.get('script', '')}: {not_moving} of {len(doc.get('parameters', []))} parameters did not move"
     dot_text = to_dot(g, title)
     svg_path = Path(svg_path)

@@ -22,7 +22,7 @@ def _table(rows: list[list[str]], header: list[str]) -> list[str]:
 
 def headline(doc: dict, findings: list[Finding]) -> list[str]:
     params = doc.get("parameters", [])
-    still = [p for p in params if not p["moved"]]
+    still = [p for p in params if p["moved"] is False]
     steps = doc.get("steps", {})
     out = [f"graphlint trace {doc.get('script', '')}: {doc.get('ended', '')}; "
            f"{steps.get('backward', 0)} backward(), {steps.get('optimizer_step_calls', 0)} step() calls "
@@ -37,8 +37,9 @@ def headline(doc: dict, findings: list[Finding]) -> list[str]:
                f"All {len(params)} parameters moved.")
     groups: OrderedDict = OrderedDict()
     for p in still:
-        groups.setdefault((p.get("root"), p["cause"], p["explanation"]), []).append(p["name"])
-    for (root, cause, why), names in groups.items():
+        groups.setdefault((p.get("root"), p["cause"]), []).append(p)
+    for (root, cause), members in groups.items():
+        names, why = [m["name"] for m in members], members[0]["explanation"]
         shown = ", ".join(n.split(".", 1)[-1] for n in names[:3]) + (f" (+{len(names) - 3})" if len(names) > 3 else "")
         out.append(f"  * {root or 'optimizer-only'}: {len(names)} [{cause}] {shown}: {why}")
     return out
@@ -59,7 +60,7 @@ def render(doc: dict, findings: list[Finding], picture_note: str = "", quiet: bo
         out += ["", f"{root}:"]
         rows = [[p["name"].split(".", 1)[-1] if p.get("root") else p["name"],
                  "yes" if p["reachable"] else "NO", _norm(p["grad_norm"]), _norm(p.get("grad_norm_at_step")),
-                 "yes" if p["moved"] else "NO", p["cause"] or ""] for p in params]
+                 {True: "yes", False: "NO"}.get(p["moved"], "n/a"), p["cause"] or ""] for p in params]
         out += _table(rows, ["parameter", "reachable", "grad norm", "at step", "moved", "cause"])
     info = [f for f in findings if f.severity is Severity.INFO]
     if info:

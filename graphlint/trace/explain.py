@@ -154,6 +154,21 @@ class _Explainer:
         return (None, "steps ran with a nonzero gradient and learning rate, yet its value is unchanged "
                 "(something restores it after the step?)", None)
 
+    @staticmethod
+    def is_orphan(p) -> bool:
+        """A tensor only an optimizer holds, that nothing used: `moved` means nothing for it."""
+        return (p["root"] is None and not p["moved"] and p["reach_count"] == 0 and p["flat_reach_count"] == 0
+                and p["backward_with_grad"] == 0 and p["backward_nonfinite"] == 0)
+
+    def orphan_finding(self, orphans) -> list[Finding]:
+        if not orphans:
+            return []
+        opt = self.opts[orphans[0]["optimizers"][0]] if orphans[0]["optimizers"] else {"path": None, "line": 0}
+        names = ", ".join(o["name"] for o in orphans[:4]) + (" ..." if len(orphans) > 4 else "")
+        return [self.finding("optimizer-coverage", Severity.WARNING, opt["path"], opt["line"],
+                             f"the optimizer holds {len(orphans)} tensor(s) that belong to no module that ran and "
+                             f"that no loss reaches ({names}): was a layer replaced after the optimizer was built?")]
+
     def cut_for(self, p, kinds=CUT_KINDS) -> dict | None:
         """The recorded cut that disconnects this parameter: one whose output reached a loss first."""
         pid = p["id"]
@@ -183,9 +198,15 @@ class _Explainer:
     def build(self) -> dict:
         params_out = []
         groups: dict = defaultdict(list)
+        orphans = []
         for p in self.params:
             cause, why, site, quiet = None, "it moved", None, False
-            if not p["moved"]:
+            moved = p["moved"]
+            if self.is_orphan(p):
+                moved, why = None, ("held only by an optimizer: it belongs to no module that ran forward and no "
+                                    "loss reaches it (a layer replaced after the optimizer was built?)")
+                orphans.append(p)
+            elif not p["moved"]:
                 cause, why, site = self.cause(p)
                 quiet = site == QUIET_FROZEN
                 if quiet:
@@ -195,12 +216,12 @@ class _Explainer:
                 "name": p["name"], "shape": p["shape"], "requires_grad": p["requires_grad"],
                 "in_optimizer": bool(p["optimizers"]), "reachable": self.reached(p),
                 "grad_norm": p["grad_norm"], "grad_norm_at_step": p["grad_norm_at_step"],
-                "moved": p["moved"], "cause": cause, "explanation": why, "root": p["root"],
+                "moved": moved, "cause": cause, "explanation": why, "root": p["root"],
             })
             if site is not None:
                 params_out[-1]["cut"] = {"kind": site["kind"], "op": site["op"], "path": rel(site["path"]),
                                          "line": site["line"], "site": site["id"]}
-        findings = self.findings(groups)
+        findings = self.findings(groups) + self.orphan_finding(orphans)
         return {"parameters": params_out, "findings": findings}
 
     def findings(self, groups) -> list[Finding]:

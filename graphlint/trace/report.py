@@ -22,7 +22,7 @@ class TraceReport:
         raise KeyError(name)
 
     def not_moving(self) -> list[dict]:
-        return [p for p in self.parameters if not p["moved"]]
+        return [p for p in self.parameters if p["moved"] is False]
 
     def causes(self) -> dict[str, str | None]:
         return {p["name"]: p["cause"] for p in self.not_moving()}
