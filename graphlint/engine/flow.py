@@ -13,6 +13,7 @@ rarer, so rules built on "reaches the loss only through cuts" stay quiet when un
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterable
 
 import libcst as cst
@@ -730,7 +731,7 @@ class FlowGraph:
         if self._call_sites is None:
             self._call_sites = {}
             main = self.main
-            for call in walk(main.tree, cst.Call):
+            for call in main.all(cst.Call):
                 func = call.func
                 callee = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else None
                 if callee:
@@ -812,8 +813,9 @@ def _parameters(fn: cst.FunctionDef) -> list[cst.Param]:
     return list(p.posonly_params) + list(p.params) + list(p.kwonly_params)
 
 
-def _returns(fn: cst.FunctionDef) -> list[cst.Return]:
-    return list(walk(fn.body, cst.Return))
+@lru_cache(maxsize=256)
+def _returns(fn: cst.FunctionDef) -> tuple[cst.Return, ...]:
+    return tuple(walk(fn.body, cst.Return))
 
 
 def _string_key(element) -> str | None:

@@ -53,7 +53,7 @@ class TrainingSteps:
         """Every loop body and function body of the file, flattened."""
         result = []
         mod = self.module
-        for node in walk(mod.tree, (cst.For, cst.While, cst.FunctionDef)):
+        for node in mod.all(cst.For) + mod.all(cst.While) + mod.all(cst.FunctionDef):
             ctx = Context(mod, node if isinstance(node, cst.FunctionDef) else mod.enclosing_function(node),
                           mod.enclosing_class(node))
             body = Body(node, mod, is_loop=not isinstance(node, cst.FunctionDef))

@@ -98,7 +98,7 @@ class LearningRateStaysZero(Rule):
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
-        for call in walk(mod.tree, cst.Call):
+        for call in mod.all(cst.Call):
             qualified = mod.qualified(call)
             if any(names.is_optimizer(q) for q in qualified):
                 for arg in call.args:

@@ -128,7 +128,7 @@ class BackwardNeverCalled(Rule):
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
-        for expr in walk(mod.tree, cst.Expr):
+        for expr in mod.all(cst.Expr):
             value = expr.value
             if isinstance(value, cst.Attribute) and value.attr.value == "backward":
                 yield Report(expr, f"`{mod.code(value)}` is only referenced, never called: no gradient is computed "

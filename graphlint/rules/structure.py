@@ -94,11 +94,11 @@ class UnusedLayer(Rule):
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
-        used_anywhere = {n.attr.value for n in walk(mod.tree, cst.Attribute) if not _is_store(mod, n)}
+        used_anywhere = {n.attr.value for n in mod.all(cst.Attribute) if not _is_store(mod, n)}
         dynamic = any(isinstance(n.func, cst.Name) and n.func.value in ("getattr", "vars") or
                       isinstance(n.func, cst.Attribute) and n.func.attr.value in ("children", "named_children", "modules",
                                                                                     "named_modules", "__dict__")
-                      for n in walk(mod.tree, cst.Call))
+                      for n in mod.all(cst.Call))
         if dynamic:
             return
         for cls_name in sorted(mod.module_classes):
@@ -164,7 +164,7 @@ class StringConstants:
     def __init__(self, analysis) -> None:
         self.flow = analysis.flow
         self.module = analysis.module
-        self.assigned_attrs = {t.target.attr.value for a in walk(self.module.tree, cst.Assign) for t in a.targets
+        self.assigned_attrs = {t.target.attr.value for a in self.module.all(cst.Assign) for t in a.targets
                                if isinstance(t.target, cst.Attribute) and not
                                (isinstance(t.target.value, cst.Name) and t.target.value.value == "self")}
 
@@ -191,7 +191,7 @@ class StringConstants:
     def _constructor_keywords(self, owner: ClassInfo, name: str, depth: int) -> set[str] | None:
         """Values passed for a dataclass field: `Config(pooling="attn")`; positional arguments are unknown."""
         results: set[str] = set()
-        for call in walk(self.module.tree, cst.Call):
+        for call in self.module.all(cst.Call):
             if isinstance(call.func, cst.Name) and call.func.value == owner.node.name.value:
                 for arg in call.args:
                     if arg.keyword is None:
