@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import libcst as cst
-from libcst._metadata_dependent import LazyValue
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider, QualifiedNameProvider, ScopeProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider, ScopeProvider
 
 from graphlint.engine import names
 
@@ -37,10 +36,10 @@ class ModuleAnalysis:
         self.module_name = module_name
         self.wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
         self.tree = self.wrapper.module
-        meta = self.wrapper.resolve_many([PositionProvider, QualifiedNameProvider, ScopeProvider])
+        meta = self.wrapper.resolve_many([PositionProvider, ScopeProvider])
         self._positions = meta[PositionProvider]
-        self._qualified = meta[QualifiedNameProvider]
         self.scopes = meta[ScopeProvider]
+        self._qualified: dict[cst.CSTNode, frozenset[str]] = {}
         # one pass of our own instead of ParentNodeProvider: parents, and every node by type
         self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
         self._by_type: dict[type, list[cst.CSTNode]] = {}
@@ -67,7 +66,16 @@ class ModuleAnalysis:
         """Qualified names of a name/attribute/call, e.g. {'torch.no_grad'}; empty if unknown."""
         if isinstance(node, cst.Call):
             node = node.func
-        return {q.name for q in _resolved(self._qualified.get(node, ()))}
+        found = self._qualified.get(node)
+        if found is None:
+            # asked of the scope on demand: QualifiedNameProvider would resolve every node of the file
+            scope = self.scopes.get(node)
+            try:
+                found = frozenset(q.name for q in scope.get_qualified_names_for(node)) if scope is not None else frozenset()
+            except Exception:  # libcst cannot name some expressions (subscripts, calls as bases)
+                found = frozenset()
+            self._qualified[node] = found
+        return set(found)
 
     def is_any(self, node: cst.CSTNode, candidates: frozenset[str]) -> bool:
         return bool(self.qualified(node) & candidates)
@@ -194,11 +202,6 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
         elif isinstance(value, (list, tuple)):
             out.extend(v for v in value if isinstance(v, cst.CSTNode))
     return out
-
-
-def _resolved(value):
-    """libcst hands out some metadata (qualified names) as lazy values, computed on first use."""
-    return value() if isinstance(value, LazyValue) else value
 
 
 def _self_attr_targets(target: cst.BaseExpression, value: cst.BaseExpression):
