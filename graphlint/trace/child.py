@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
         return 0
 
     def snapshot(tracer, **extra) -> None:
-        record = {"final": False, "facts": tracer.facts()}
+        record = {"final": False, "facts": tracer.facts(final=False)}
         record.update(extra)
         out.write(record)
 

@@ -835,12 +835,13 @@ class Tracer:
             self.on_step(self)
 
     # ------------------------------------------------------------------ facts
-    def update_moved(self) -> None:
+    def update_moved(self, recheck: bool = True) -> None:
+        """Compare with the baseline; between steps (recheck=False) a parameter seen moving is not re-read."""
         was, self.paused = self.paused, True
         try:
             with torch.no_grad():
                 for st in self.params.values():
-                    if st.baseline is None:
+                    if st.baseline is None or (st.moved and not recheck):
                         continue
                     version, ptr, fp = st.baseline
                     p = st.tensor
@@ -852,9 +853,9 @@ class Tracer:
         finally:
             self.paused = was
 
-    def facts(self) -> dict:
-        """Plain data (JSON-ready, torch-free) for explain.build_report."""
-        self.update_moved()
+    def facts(self, final: bool = True) -> dict:
+        """Plain data (JSON-ready, torch-free) for explain.build_report; `final` re-reads every parameter."""
+        self.update_moved(recheck=final)
         names = self._names()
         params = []
         opt_of: dict[int, list] = {}
