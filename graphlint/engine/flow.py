@@ -288,7 +288,7 @@ class FlowGraph:
             for node in self.attribute_nodes(target, ctx, for_write=True):
                 self._flow(value, node, ctx)
             if target.attr.value == "requires_grad":
-                if isinstance(stmt, cst.Assign) and _is_false(stmt.value):
+                if isinstance(stmt, cst.Assign) and self.always_false(stmt.value, ctx):
                     frozen = (self.eval(target.value, ctx), stmt, ctx.module)
                     self._record("frozen", stmt, lambda: self.frozen.append(frozen))
         elif isinstance(target, (cst.Tuple, cst.List)):
@@ -300,6 +300,15 @@ class FlowGraph:
                 self._flow(value, node, ctx)
         elif isinstance(target, cst.StarredElement):
             self._assign(target.value, value, ctx, stmt)
+
+    def always_false(self, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
+        """`False`, or a name (a helper's `requires_grad` parameter) that is only ever given False."""
+        if _is_false(expr):
+            return True
+        if isinstance(expr, cst.Name) and depth < 3:
+            values = list(self._assigned_values(expr, ctx))
+            return bool(values) and all(self.always_false(v, c, depth + 1) for v, c in values)
+        return False
 
     def var_node(self, name: cst.Name, ctx: Context) -> Node:
         """The summary node of a name: every definition of it flows here (for reads from other scopes)."""
@@ -388,8 +397,8 @@ class FlowGraph:
     def _eval_Attribute(self, expr: cst.Attribute, ctx: Context) -> Value:
         if expr.attr.value == "data":
             return self._cut(self.eval(expr.value, ctx), Cut("detach", expr, ctx.module, f"`{ctx.module.code(expr)}`"), ctx)
-        if expr.attr.value == "grad":
-            return EMPTY  # gradients are values, not part of the graph that reaches the loss
+        if expr.attr.value in ("grad", "shape", "ndim", "dtype", "device", "requires_grad", "is_cuda"):
+            return EMPTY  # gradients and metadata (shape, dtype, device) are not values on the graph
         return Value(alias=frozenset(self.attribute_nodes(expr, ctx)))
 
     def attribute_nodes(self, expr: cst.Attribute, ctx: Context, for_write: bool = False) -> list[Node]:
@@ -489,6 +498,8 @@ class FlowGraph:
             return EMPTY
 
         # cuts
+        if method in names.SHAPE_METHODS:
+            return EMPTY
         if method in names.DETACH_METHODS:
             return self._cut(receiver, Cut("detach", call, mod, f"`{mod.code(call)}`"), ctx)
         if method in names.SCALAR_METHODS or (qualified & names.SCALAR_BUILTINS and not method):
@@ -498,7 +509,7 @@ class FlowGraph:
         if qualified & names.REWRAP_FUNCTIONS or (qualified & names.LIST_REWRAP_FUNCTIONS and call.args and
                                                   isinstance(call.args[0].value, (cst.List, cst.ListComp, cst.Tuple))):
             return self._cut(all_args, Cut("rewrap", call, mod, f"`{mod.code(call)}`"), ctx)
-        if method == "requires_grad_" and call.args and _is_false(call.args[0].value):
+        if method == "requires_grad_" and call.args and self.always_false(call.args[0].value, ctx):
             self._record("frozen", call, lambda: self.frozen.append((receiver, call, mod)))
         if method in ("parameters", "named_parameters"):
             if isinstance(func.value, cst.Name) and func.value.value == "self" and ctx.cls is not None:
@@ -520,8 +531,8 @@ class FlowGraph:
             return self._call_node(call, ctx, EMPTY, kind="optimizer")
         if qualified & names.SAME_OBJECT_FUNCTIONS and args:
             return Value(alias=args[0].alias, derive=args[0].derive)
-        if qualified & names.COPY_FUNCTIONS:
-            return self._call_node(call, ctx, EMPTY)  # separate parameters: no gradient flows back to the original
+        if qualified & names.COPY_FUNCTIONS:  # separate parameters: no gradient flows back to the original
+            return self._call_node(call, ctx, EMPTY, copy=True)
         if method in names.SAME_OBJECT_METHODS:
             return Value(alias=receiver.alias, derive=receiver.derive)
 
@@ -748,9 +759,16 @@ class FlowGraph:
         """Objects that hold trainable parameters: layers built here, and anything `.parameters()` is called on."""
         result = {n for n, d in self.graph.nodes(data=True) if d.get("kind") == "owner"}
         for receiver in self.parameter_calls:
-            for node in receiver.nodes:
-                result |= {a for a in self.points_to(node) if a in self.graph and self.graph.nodes[a].get("kind") == "call"}
+            for node in receiver.nodes:  # instances of classes we read own nothing themselves: their layers do
+                result |= {h for h in self.parameter_holders(node)
+                           if h not in self.graph or self.graph.nodes[h].get("kind") != "instance"}
         return sorted(result, key=repr)
+
+    def parameter_holders(self, node: Node) -> set[Node]:
+        """What `node.parameters()` refers to: the objects it holds, or, when we cannot see where the
+        object comes from (a function's `model` parameter with no visible caller), the name itself."""
+        objects = {a for a in self.points_to(node) if a in self.graph and self.graph.nodes[a].get("kind") in ("owner", "call", "instance")}
+        return objects or ({node} if node[0] == "var" else set())
 
     def points_to(self, node: Node) -> set[Node]:
         """Objects a node may hold: sources reaching it through alias edges only."""

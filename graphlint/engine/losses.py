@@ -151,7 +151,7 @@ class LossFlow:
                     continue
                 understood = True
                 for node in receiver.nodes:
-                    for obj in self.flow.points_to(node) | ({node} if node[0] == "class" else set()):
+                    for obj in self.flow.parameter_holders(node) | ({node} if node[0] == "class" else set()):
                         covered |= self.flow.members(obj)
         return covered if understood else None
 
@@ -159,7 +159,18 @@ class LossFlow:
         if owner in self.frozen_owners or owner in self.updated_outside_autograd:
             return False
         coverage = self.optimizer_coverage
+        if owner in self.copies:
+            return coverage is not None and owner in coverage  # target / EMA networks, unless an optimizer holds them
         return coverage is None or owner in coverage
+
+    @cached_property
+    def copies(self) -> set[Node]:
+        """Owners made with copy.deepcopy (and what they hold)."""
+        result: set[Node] = set()
+        for node, data in self.graph.nodes(data=True):
+            if data.get("copy"):
+                result |= self.flow.members(node)
+        return result
 
     # -- cuts --------------------------------------------------------------------------------------
     @cached_property

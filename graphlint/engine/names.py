@@ -14,8 +14,11 @@ SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad
 # Methods that cut a tensor out of the graph, by category.
 DETACH_METHODS = frozenset({"detach", "detach_"})
 SCALAR_METHODS = frozenset({"item", "tolist", "numpy"})
-SCALAR_BUILTINS = frozenset({"float", "int", "bool", "complex", "builtins.float", "builtins.int",
-                             "builtins.bool", "builtins.complex"})
+SCALAR_BUILTINS = frozenset({"float", "int", "bool", "complex", "round", "builtins.float", "builtins.int",
+                             "builtins.bool", "builtins.complex", "builtins.round"})
+# Methods and attributes whose results are sizes, not values on the graph.
+SHAPE_METHODS = frozenset({"numel", "size", "dim", "ndimension", "nelement", "element_size", "stride",
+                           "data_ptr", "get_device", "is_contiguous"})
 NONDIFF_METHODS = frozenset({"argmax", "argmin", "round", "round_", "sign", "sign_", "floor", "floor_",
                              "ceil", "ceil_", "trunc", "long", "int", "short", "bool", "byte", "char",
                              "eq", "ne", "gt", "lt", "ge", "le", "argsort", "heaviside"})

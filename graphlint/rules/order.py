@@ -105,9 +105,8 @@ class MissingZeroGrad(Rule):
 
 
 def _more_gated(clear: Event, step: Event) -> bool:
-    """The clear sits under a condition that the step does not: it skips iterations where the step runs."""
-    step_gates = {id(g) for g in step.gates}
-    return any(id(g) not in step_gates for g in clear.gates)
+    """The clear is conditional while the step runs every iteration (two different conditions prove nothing)."""
+    return bool(clear.gates) and not step.gates
 
 
 def _clears(node: cst.CSTNode) -> bool:

@@ -56,7 +56,7 @@ class GraphKeptAcrossIterations(Rule):
             return False
         if not any(loop is t for t in training_loops):
             fn = acc.ctx.function
-            if not isinstance(acc.site, cst.Call) or fn is None or fn.name.value in ("forward", "__call__") \
+            if not isinstance(acc.site, cst.Call) or not flow.sinks or fn is None or fn.name.value in ("forward", "__call__") \
                     or acc.ctx.cls is not None and acc.ctx.cls.node.name.value in mod.module_classes \
                     or _only_called_without_grad(flow, mod, fn):
                 return False
