@@ -546,12 +546,31 @@ class FlowGraph:
 
         # a container mutated with a value: that value now lives in the container
         if method in ("append", "extend", "insert", "add", "update", "setdefault", "put", "appendleft"):
-            self._record("accumulation", call, lambda: self.accumulations.append(Accumulation(call, func.value, all_args, ctx)))
+            if method in ("append", "extend", "insert", "appendleft"):  # list-like: it keeps what it is given
+                self._record("accumulation", call, lambda: self.accumulations.append(Accumulation(call, func.value, all_args, ctx)))
             for node in receiver.nodes:
                 self._flow(all_args, node, ctx)
             return EMPTY
         # anything else is opaque: its result is computed from the callee (a layer's weights) and what went in
-        return self._call_node(call, ctx, self.eval(func, ctx) | all_args)
+        return self._call_node(call, ctx, self.eval(func, ctx) | all_args,
+                               library_function=self._is_library_function(func, mod))
+
+    def _is_library_function(self, func: cst.BaseExpression, mod: ModuleAnalysis) -> bool:
+        """A call into another library's function (`np.mean`, `utils.evaluate(model)`): we cannot tell whether
+        its result is a tensor on the graph. Tensor methods, torch functions and layers called on data can."""
+        root = func
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if not isinstance(root, cst.Name):
+            return False
+        qualified = mod.qualified(func)
+        if any(q.startswith("torch.") for q in qualified) or (isinstance(func, cst.Name) and func.value in names.TENSOR_BUILTINS):
+            return False
+        scope = mod.scopes.get(root)
+        assignments = scope[root.value] if scope is not None else ()
+        imported = any(isinstance(getattr(a, "node", None), (cst.Import, cst.ImportFrom)) for a in assignments)
+        builtin = not assignments and isinstance(func, cst.Name)
+        return imported or builtin
 
     def _is_backward_helper(self, receiver: cst.BaseExpression, mod: ModuleAnalysis) -> bool:
         """`accelerator.backward(loss)`, `fabric.backward(loss)`, `self.manual_backward(loss)`: the loss is the argument."""

@@ -72,11 +72,18 @@ class LossFlow:
 
     @cached_property
     def graph_values(self) -> set[Node]:
-        """Nodes whose value carries autograd history from a trainable owner (cleanly)."""
-        result: set[Node] = set()
-        for owner in self.owners:
-            result |= self.clean_descendants(owner)
-        return result
+        """Nodes whose value surely carries autograd history from a trainable owner: reached without a cut
+        and without passing through another library's function (whose result may be a plain number)."""
+        seen: set[Node] = set(self.owners)
+        queue = deque(seen)
+        while queue:
+            current = queue.popleft()
+            for succ in self.graph.successors(current):
+                if succ not in seen and self.graph.edges[current, succ]["cut"] is None and \
+                        not self.graph.nodes[succ].get("library_function"):
+                    seen.add(succ)
+                    queue.append(succ)
+        return seen
 
     # -- what is expected to train --------------------------------------------------------------
     @cached_property

@@ -16,6 +16,8 @@ DETACH_METHODS = frozenset({"detach", "detach_"})
 SCALAR_METHODS = frozenset({"item", "tolist", "numpy"})
 SCALAR_BUILTINS = frozenset({"float", "int", "bool", "complex", "round", "builtins.float", "builtins.int",
                              "builtins.bool", "builtins.complex", "builtins.round"})
+# Builtins that return tensors when given tensors (sum(losses) keeps the graph).
+TENSOR_BUILTINS = frozenset({"sum", "max", "min", "abs", "pow"})
 # Methods and attributes whose results are sizes, not values on the graph.
 SHAPE_METHODS = frozenset({"numel", "size", "dim", "ndimension", "nelement", "element_size", "stride",
                            "data_ptr", "get_device", "is_contiguous"})
