@@ -137,11 +137,18 @@ class BackwardNeverCalled(Rule):
                 if step.closure is None:
                     continue
                 closure = _closure_body(analysis, step)
-                if closure is not None and not closure.of(BACKWARD):
+                if closure is not None and not closure.of(BACKWARD) and _returns_graph_loss(analysis, closure):
                     yield Report(step.node, f"the closure `{step.module.code(step.closure)}` passed to "
                                  f"`{step.module.code(step.node)}` computes the loss but never calls backward(), so the "
                                  "optimizer sees no gradients. Call `loss.backward()` inside the closure before returning.",
                                  (Related(closure.node, "the closure", closure.module),), module=step.module)
+
+
+def _returns_graph_loss(analysis, closure: Body) -> bool:
+    """The closure returns a value on the graph (a loss it could have backpropagated), not a float."""
+    from graphlint.engine.flow import function_key
+
+    return ("ret", function_key(closure.module, closure.node)) in analysis.losses.graph_values
 
 
 def _closure_body(analysis, step: Event) -> Body | None:
