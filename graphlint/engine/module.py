@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider, ScopeProvider
@@ -173,15 +173,31 @@ def walk(node: cst.CSTNode, types: type | tuple[type, ...]):
     An explicit stack instead of recursion (deep expressions) and instead of
     libcst.matchers, whose import alone costs more than analysing a file.
     """
+    wanted = _concrete_types(types if isinstance(types, tuple) else (types,))
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, types):
+        if type(current) in wanted:
             yield current
         stack.extend(reversed(_children(current)))
 
 
+@lru_cache(maxsize=None)
+def _concrete_types(types: tuple[type, ...]) -> frozenset[type]:
+    """The classes that are instances of ``types``: libcst's node classes are ABCs, and
+    ``isinstance`` against an ABC costs more than the rest of a walk."""
+    found: set[type] = set()
+    stack = list(types)
+    while stack:
+        cls = stack.pop()
+        if cls not in found:
+            found.add(cls)
+            stack.extend(cls.__subclasses__())
+    return frozenset(found)
+
+
 _NODE_FIELDS: dict[type, tuple[str, ...]] = {}
+_NODE_CLASSES = _concrete_types((cst.CSTNode,))
 
 
 def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -197,10 +213,10 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
     out = []
     for name in names:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
+        if type(value) in _NODE_CLASSES:
             out.append(value)
-        elif isinstance(value, (list, tuple)):
-            out.extend(v for v in value if isinstance(v, cst.CSTNode))
+        elif type(value) in (list, tuple):
+            out.extend(v for v in value if type(v) in _NODE_CLASSES)
     return out
 
 
