@@ -284,8 +284,11 @@ def rules_command(argv: list[str]) -> int:
     if argv:
         print("usage: graphlint rules   (list every rule)", file=sys.stderr)
         return EXIT_ERROR
-    for r in all_rules():
-        print(f"{r.code}  {r.name:<32} {r.category:<20} {r.severity.value:<8} {r.summary}")
+    rules = all_rules()
+    name_width = max(len(r.name) for r in rules)
+    category_width = max(len(r.category) for r in rules)
+    for r in rules:
+        print(f"{r.code}  {r.name:<{name_width}}  {r.category:<{category_width}}  {r.severity.value:<7}  {r.summary}")
     return EXIT_CLEAN
 
 

@@ -116,6 +116,9 @@ class TrainingSteps:
                                      "NaN, every gradient becomes 0"}.get(method)
             out.append(Event(GRAD_EDIT, call, mod, gates, effect or
                              f"multiplies every gradient by `{mod.code(call.args[0].value)}`, which is always 0"))
+        elif any(a.keyword is not None and a.keyword.value == "out" and _is_grad(a.value) for a in call.args) and \
+                _assignment_effect(call):
+            out.append(Event(GRAD_EDIT, call, mod, gates, _assignment_effect(call)))  # torch.nan_to_num(g, out=p.grad)
         elif qualified & names.CLIP_FUNCTIONS and _bound_is_zero(call):
             out.append(Event(GRAD_EDIT, call, mod, gates, "clips every gradient to zero (the bound is 0)"))
         elif depth < MAX_INLINE_DEPTH:
