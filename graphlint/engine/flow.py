@@ -111,7 +111,7 @@ class Context:
 def function_key(module: ModuleAnalysis, fn: cst.FunctionDef | None) -> str:
     if fn is None:
         return f"{module.path}::<module>"
-    return f"{module.path}::{fn.name.value}@{module.line(fn)}"
+    return f"{module.path}::{fn.name.value}@{id(fn)}"
 
 
 class FlowGraph:

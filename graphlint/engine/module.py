@@ -36,9 +36,7 @@ class ModuleAnalysis:
         self.module_name = module_name
         self.wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
         self.tree = self.wrapper.module
-        meta = self.wrapper.resolve_many([PositionProvider, ScopeProvider])
-        self._positions = meta[PositionProvider]
-        self.scopes = meta[ScopeProvider]
+        self.scopes = self.wrapper.resolve(ScopeProvider)
         self._qualified: dict[cst.CSTNode, frozenset[str]] = {}
         # one pass of our own instead of ParentNodeProvider: parents, and every node by type
         self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
@@ -56,6 +54,11 @@ class ModuleAnalysis:
         self._index()
 
     # -- metadata -------------------------------------------------------------------------
+    @cached_property
+    def _positions(self):
+        """Positions are resolved on first use: most files have no finding to place."""
+        return self.wrapper.resolve(PositionProvider)
+
     def position(self, node: cst.CSTNode) -> CodeRange:
         return self._positions[node]
 
