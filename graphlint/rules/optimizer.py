@@ -35,8 +35,9 @@ class LayersOutsideOptimizer(Rule):
             opt_line = mod.line(opt.call)
             later_optimizers = [o for o in analysis.flow.optimizers if o.function is opt.function and mod.line(o.call) > opt_line]
             for assign in walk(scope_body, cst.Assign):
-                if mod.line(assign) <= opt_line or not creates_parameters(mod, assign.value):
-                    continue
+                if mod.line(assign) <= opt_line or not creates_parameters(mod, assign.value) or \
+                        mod.enclosing_function(assign) is not opt.function:
+                    continue  # only the same function's code runs after this optimizer was built
                 for target in assign.targets:
                     t = target.target
                     if isinstance(t, cst.Attribute) and _root_name(t) in roots and \
