@@ -56,7 +56,10 @@ def analyze_source(text: str, path: str, options: AnalysisOptions, project: Proj
     try:
         module = ModuleAnalysis(text, path)
     except cst.ParserSyntaxError as exc:
-        raise SourceError(f"syntax error at line {exc.raw_line}, column {exc.raw_column + 1}: {exc.message}") from None
+        # CPython's compiler (it compiles, never runs) names the error the way users know it;
+        # if Python accepts the file, only libcst's grammar refused it.
+        raise SourceError(_compiler_error(text, path) or
+                          f"Python accepts this file but libcst cannot parse it (line {exc.raw_line}): {exc.message}") from None
     except (NotImplementedError, ValueError) as exc:
         # libcst parsed it but its scope analysis refused it (e.g. `nonlocal` at module level):
         # ask CPython's compiler (it compiles, never runs) for the proper syntax error.
@@ -90,5 +93,5 @@ def _compiler_error(text: str, path: str) -> str | None:
     try:
         compile(text, path, "exec", dont_inherit=True)
     except SyntaxError as exc:
-        return f"syntax error at line {exc.lineno}: {exc.msg}"
+        return f"syntax error at line {exc.lineno}, column {exc.offset or 1}: {exc.msg}"
     return None

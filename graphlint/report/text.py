@@ -89,6 +89,8 @@ def summary_line(findings: list[Finding], errors: list[FileError], files_checked
         by_severity = Counter(f.severity.value for f in findings)
         parts = ", ".join(f"{by_severity[s.value]} {s.value}" for s in Severity if by_severity[s.value])
         line = paint(f"Found {len(findings)} finding{'s' * (len(findings) != 1)} ({parts}) in {files}.", "bold")
+    elif errors:  # not "all clear": some files were not analysed at all
+        line = f"No findings in {files} checked."
     else:
         line = paint(f"All clear: {files} checked, no findings.", "green")
     notes = []
