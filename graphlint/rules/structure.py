@@ -23,17 +23,10 @@ def creates_parameters(mod: ModuleAnalysis, expr: cst.BaseExpression) -> bool:
     return isinstance(expr.func, cst.Name) and expr.func.value in mod.module_classes
 
 
-def _attribute_reads(cls: ClassInfo, attr: str, outside_init: bool) -> int:
-    count = 0
-    for name, method in cls.methods.items():
-        if outside_init and name == "__init__":
-            continue
-        for node in walk(method.body, cst.Attribute):
-            if node.attr.value == attr and isinstance(node.value, cst.Name) and node.value.value == "self":
-                parent = cls.module.parent(node)
-                if not (isinstance(parent, cst.AssignTarget) and parent.target is node):
-                    count += 1
-    return count
+def self_reads(cls: ClassInfo, attr: str) -> list[tuple[cst.Attribute, str]]:
+    """Every read of `self.<attr>` in the class's methods, with the method's name."""
+    return [(node, name) for name, method in cls.methods.items() for node in walk(method.body, cst.Attribute)
+            if node.attr.value == attr and _is_self(node.value) and not _is_store(cls.module, node)]
 
 
 @register
@@ -52,10 +45,9 @@ class UnregisteredParameter(Rule):
                     if method.name.value != "__init__":
                         continue
                     problem = self._problem(mod, value)
-                    if problem is None or _attribute_reads(cls, attr, outside_init=False) == 0:
-                        continue
-                    if _attribute_reads(cls, attr, outside_init=True) == _attribute_reads(cls, attr, False) and \
-                            _attribute_reads(cls, attr, True) > 0:
+                    reads = self_reads(cls, attr)
+                    # read in forward & co, never in __init__ (where it may be wrapped: nn.Sequential(*self.layers))
+                    if problem is not None and reads and all(method != "__init__" for _, method in reads):
                         yield Report(value, f"`self.{attr}` {problem}, so `model.parameters()` does not include it: "
                                      "the optimizer never updates it and `.to(device)`/`state_dict()` skip it.")
 
@@ -142,9 +134,7 @@ class LayerOnlyInDeadBranch(Rule):
                         dead.append((stmt, found))
             for attr, values in cls.attr_values.items():
                 creations = [v for v, m in values if m.name.value == "__init__" and creates_parameters(mod, v)]
-                reads = [n for m in cls.methods.values() for n in walk(m.body, cst.Attribute)
-                         if n.attr.value == attr and isinstance(n.value, cst.Name) and n.value.value == "self"
-                         and not _is_store(mod, n)]
+                reads = [node for node, _ in self_reads(cls, attr)]
                 if not creations or not reads:
                     continue
                 branches = [next((d for d in dead if _within(mod, r, d[0].body)), None) for r in reads]
