@@ -484,8 +484,10 @@ class FlowGraph:
 
         # gradient sinks
         if method in names.METHOD_SINKS:
-            loss_value = args[0] if call.args and self._is_backward_helper(func.value, mod) else receiver
-            loss_expr = call.args[0].value if call.args and self._is_backward_helper(func.value, mod) else func.value
+            if call.args and self._is_backward_helper(func.value, mod):
+                loss_value, loss_expr = args[0], call.args[0].value
+            else:
+                loss_value, loss_expr = receiver, func.value
             self._add_sink(loss_value, call, mod, loss_expr)
             return EMPTY
         if qualified & names.FUNCTION_SINKS and args:
