@@ -21,7 +21,7 @@ import networkx as nx
 from libcst.metadata import ClassScope, FunctionScope, GlobalScope
 
 from graphlint.engine import names
-from graphlint.engine.module import ClassInfo, ModuleAnalysis, walk
+from graphlint.engine.module import ClassInfo, ModuleAnalysis, child_nodes, walk
 
 Node = tuple
 
@@ -381,7 +381,7 @@ class FlowGraph:
         handler = getattr(self, f"_eval_{type(expr).__name__}", None)
         if handler is not None:
             return handler(expr, ctx)
-        return union(self.eval(child, ctx) for child in expr.children if isinstance(child, cst.BaseExpression)).derived()
+        return union(self.eval(child, ctx) for child in child_nodes(expr) if isinstance(child, cst.BaseExpression)).derived()
 
     def _eval_Name(self, expr: cst.Name, ctx: Context) -> Value:
         if expr.value in ("True", "False", "None"):

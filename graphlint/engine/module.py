@@ -45,7 +45,7 @@ class ModuleAnalysis:
         while stack:
             node = stack.pop()
             self._by_type.setdefault(type(node), []).append(node)
-            children = _children(node)
+            children = child_nodes(node)
             for child in children:
                 self.parents[child] = node
             stack.extend(reversed(children))
@@ -182,7 +182,7 @@ def walk(node: cst.CSTNode, types: type | tuple[type, ...]):
         current = stack.pop()
         if type(current) in wanted:
             yield current
-        stack.extend(reversed(_children(current)))
+        stack.extend(reversed(child_nodes(current)))
 
 
 @lru_cache(maxsize=None)
@@ -203,7 +203,7 @@ _NODE_FIELDS: dict[type, tuple[str, ...]] = {}
 _NODE_CLASSES = _concrete_types((cst.CSTNode,))
 
 
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
+def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
     """A node's child nodes in field (source) order.
 
     libcst's own ``.children`` runs a visitor per call; reading the dataclass fields is
