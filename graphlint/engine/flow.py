@@ -18,10 +18,10 @@ from typing import Callable, Iterable
 
 import libcst as cst
 import networkx as nx
-from libcst.metadata import ClassScope, FunctionScope, GlobalScope
 
-from graphlint.engine import names
-from graphlint.engine.module import ClassInfo, ModuleAnalysis, child_nodes, walk
+from graphlint.engine import names, scopes
+from graphlint.engine.module import ClassInfo, ModuleAnalysis
+from graphlint.engine.tree import child_nodes, walk
 
 Node = tuple
 
@@ -312,7 +312,7 @@ class FlowGraph:
 
     def var_node(self, name: cst.Name, ctx: Context) -> Node:
         """The summary node of a name: every definition of it flows here (for reads from other scopes)."""
-        scope = self._defining_scope(name, ctx.module)
+        scope = ctx.module.scopes.lookup(name)
         node = ("var", id(scope) if scope is not None else ctx.key, name.value)
         if node not in self.graph:
             self.graph.add_node(node, label=name.value)
@@ -336,25 +336,23 @@ class FlowGraph:
 
     def _is_local(self, name: cst.Name, ctx: Context) -> bool:
         """A name of the function being walked (or of the module's top level), whose order we follow."""
-        scope = self._defining_scope(name, ctx.module)
+        scope = ctx.module.scopes.lookup(name) or ctx.module.scopes.scope_of(name)
+        if scope is None:
+            return False
         if ctx.function is None:
-            return isinstance(scope, GlobalScope)
-        return isinstance(scope, FunctionScope) and scope.node is ctx.function
+            return scope.kind == scopes.MODULE
+        return scope.kind == scopes.FUNCTION and scope.node is ctx.function
+
+    def label(self, node: Node) -> str:
+        """How a message names a node; a call's source text is rendered only when a message asks."""
+        data = self.graph.nodes[node]
+        if "label" in data:
+            return data["label"]
+        return data["module"].code(data["site"]) if "site" in data else "?"
 
     def versions(self, summary: Node) -> set[Node]:
         """Every definition of a name, given its summary node."""
         return {p for p in self.graph.predecessors(summary) if len(p) == 4 and p[:3] == summary} | {summary}
-
-    def _defining_scope(self, name: cst.Name, mod: ModuleAnalysis):
-        scope = mod.scopes.get(name)
-        while scope is not None:
-            if name.value in scope.assignments and not isinstance(scope, ClassScope):
-                return scope
-            parent = scope.parent
-            if parent is scope:
-                break
-            scope = parent
-        return mod.scopes.get(name)
 
     def _flow(self, value: Value, target: Node, ctx: Context, cut: Cut | None = None) -> None:
         """Add edges from a value into a node; in a no-grad context, computed values are cut."""
@@ -469,7 +467,7 @@ class FlowGraph:
 
     def _call_node(self, call: cst.Call, ctx: Context, value: Value, kind: str = "call", **attrs) -> Value:
         node = ("call", id(call))
-        self.graph.add_node(node, kind=kind, label=ctx.module.code(call), site=call, module=ctx.module, **attrs)
+        self.graph.add_node(node, kind=kind, site=call, module=ctx.module, **attrs)
         self._flow(value.derived(), node, ctx)
         return Value(alias=frozenset({node}))
 
@@ -568,11 +566,10 @@ class FlowGraph:
         qualified = mod.qualified(func)
         if any(q.startswith("torch.") for q in qualified) or (isinstance(func, cst.Name) and func.value in names.TENSOR_BUILTINS):
             return False
-        scope = mod.scopes.get(root)
-        assignments = scope[root.value] if scope is not None else ()
-        imported = any(isinstance(getattr(a, "node", None), (cst.Import, cst.ImportFrom)) for a in assignments)
-        builtin = not assignments and isinstance(func, cst.Name)
-        return imported or builtin
+        bindings = mod.scopes.bindings(root)
+        imported = any(b.imported is not None for b in bindings)
+        unresolved = not bindings and isinstance(func, cst.Name) and not mod.qualified(func)  # star imports
+        return imported or unresolved
 
     def _is_backward_helper(self, receiver: cst.BaseExpression, mod: ModuleAnalysis) -> bool:
         """`accelerator.backward(loss)`, `fabric.backward(loss)`, `self.manual_backward(loss)`: the loss is the argument."""
@@ -645,7 +642,7 @@ class FlowGraph:
     def _construct(self, call: cst.Call, ctx: Context, args: list[Value], cls: ClassInfo) -> Value:
         """`Net(...)`: a new instance of a class we can read; its arguments flow into `__init__`."""
         node = ("call", id(call))
-        self.graph.add_node(node, kind="instance", cls=cls, label=ctx.module.code(call), site=call, module=ctx.module)
+        self.graph.add_node(node, kind="instance", cls=cls, site=call, module=ctx.module)
         instance = Value(alias=frozenset({node}))
         init = cls.module.class_method(cls, "__init__")
         if init is not None:
@@ -656,14 +653,11 @@ class FlowGraph:
         """The class (ClassInfo) or (module, FunctionDef) a name refers to, across the project's files."""
         mod = ctx.module
         if isinstance(expr, cst.Name):
-            scope = mod.scopes.get(expr)
-            if scope is not None:
-                for assignment in scope[expr.value]:
-                    node = getattr(assignment, "node", None)
-                    if isinstance(node, cst.FunctionDef):
-                        return mod, node
-                    if isinstance(node, cst.ClassDef):
-                        return mod.classes.get(node.name.value)
+            for binding in mod.scopes.bindings(expr):
+                if isinstance(binding.node, cst.FunctionDef):
+                    return mod, binding.node
+                if isinstance(binding.node, cst.ClassDef):
+                    return mod.classes.get(binding.node.name.value)
         for q in mod.qualified(expr):
             if "." not in q:
                 continue
@@ -723,12 +717,9 @@ class FlowGraph:
     def _assigned_values(self, name: cst.Name, ctx: Context):
         """Expressions assigned to a name in its scope, or passed for it when it is a parameter."""
         mod = ctx.module
-        scope = self._defining_scope(name, mod)
-        if scope is None or name.value not in scope.assignments:
-            return
-        for assignment in scope.assignments[name.value]:
-            node = getattr(assignment, "node", None)
-            parent = mod.parent(node) if node is not None else None
+        for binding in mod.scopes.bindings(name):
+            node = binding.node
+            parent = mod.parent(node)
             if isinstance(parent, cst.Element):
                 value = _unpacked_value(mod, parent)
                 if value is not None:

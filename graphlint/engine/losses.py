@@ -16,7 +16,7 @@ import libcst as cst
 import networkx as nx
 
 from graphlint.engine.flow import Context, Cut, FlowGraph, Node
-from graphlint.engine.module import walk
+from graphlint.engine.tree import walk
 
 
 @dataclass(frozen=True)
@@ -220,8 +220,8 @@ class LossFlow:
     def owner_label(self, owner: Node) -> str:
         for succ in self.graph.successors(owner):
             if self.graph.edges[owner, succ]["alias"] and succ[0] in ("attr", "var"):
-                return self.graph.nodes[succ].get("label", "?")
-        return self.graph.nodes[owner].get("label", "?")
+                return self.flow.label(succ)
+        return self.flow.label(owner)
 
     def path_to_loss(self, start: Node):
         """Labels of named values on the shortest path from a node to a loss, and that loss's sink."""
@@ -236,7 +236,7 @@ class LossFlow:
                 while node is not None:
                     named = node[0] == "attr" or node[0] == "var" and node[-1] != "param"  # not callee parameters
                     if named and node in self.graph:
-                        label = self.graph.nodes[node].get("label")
+                        label = self.flow.label(node)
                         if label and (not labels or labels[-1] != label):
                             labels.append(label)
                     node = parents[node]

@@ -5,15 +5,15 @@ assignments are indexed here so that the flow analysis can look them up by name.
 """
 from __future__ import annotations
 
-import dataclasses
-
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider, ScopeProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from graphlint.engine import names
+from graphlint.engine.scopes import ScopeIndex
+from graphlint.engine.tree import child_nodes, walk
 
 
 @dataclass
@@ -27,6 +27,8 @@ class ClassInfo:
     attr_values: dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]] = field(default_factory=dict)
     # class-body defaults (dataclass fields, class attributes): name -> value
     field_defaults: dict[str, cst.BaseExpression] = field(default_factory=dict)
+    # attribute name -> reads of `self.<name>` in the methods, with the method's name (filled by the rules that ask)
+    self_reads: dict[str, list[tuple[cst.Attribute, str]]] | None = None
 
 
 class ModuleAnalysis:
@@ -36,8 +38,7 @@ class ModuleAnalysis:
         self.module_name = module_name
         self.wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
         self.tree = self.wrapper.module
-        self.scopes = self.wrapper.resolve(ScopeProvider)
-        self._qualified: dict[cst.CSTNode, frozenset[str]] = {}
+        self.scopes = ScopeIndex(self.tree)
         # one pass of our own instead of ParentNodeProvider: parents, and every node by type
         self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
         self._by_type: dict[type, list[cst.CSTNode]] = {}
@@ -69,16 +70,7 @@ class ModuleAnalysis:
         """Qualified names of a name/attribute/call, e.g. {'torch.no_grad'}; empty if unknown."""
         if isinstance(node, cst.Call):
             node = node.func
-        found = self._qualified.get(node)
-        if found is None:
-            # asked of the scope on demand: QualifiedNameProvider would resolve every node of the file
-            scope = self.scopes.get(node)
-            try:
-                found = frozenset(q.name for q in scope.get_qualified_names_for(node)) if scope is not None else frozenset()
-            except Exception:  # libcst cannot name some expressions (subscripts, calls as bases)
-                found = frozenset()
-            self._qualified[node] = found
-        return set(found)
+        return set(self.scopes.qualified(node))
 
     def is_any(self, node: cst.CSTNode, candidates: frozenset[str]) -> bool:
         return bool(self.qualified(node) & candidates)
@@ -168,59 +160,6 @@ class ModuleAnalysis:
             cls = next((self.classes[b.rsplit(".", 1)[-1]] for b in cls.bases
                         if b.rsplit(".", 1)[-1] in self.classes), None)
         return None
-
-
-def walk(node: cst.CSTNode, types: type | tuple[type, ...]):
-    """Every descendant of ``node`` (itself included) of the given types, in source order.
-
-    An explicit stack instead of recursion (deep expressions) and instead of
-    libcst.matchers, whose import alone costs more than analysing a file.
-    """
-    wanted = _concrete_types(types if isinstance(types, tuple) else (types,))
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if type(current) in wanted:
-            yield current
-        stack.extend(reversed(child_nodes(current)))
-
-
-@lru_cache(maxsize=None)
-def _concrete_types(types: tuple[type, ...]) -> frozenset[type]:
-    """The classes that are instances of ``types``: libcst's node classes are ABCs, and
-    ``isinstance`` against an ABC costs more than the rest of a walk."""
-    found: set[type] = set()
-    stack = list(types)
-    while stack:
-        cls = stack.pop()
-        if cls not in found:
-            found.add(cls)
-            stack.extend(cls.__subclasses__())
-    return frozenset(found)
-
-
-_NODE_FIELDS: dict[type, tuple[str, ...]] = {}
-_NODE_CLASSES = _concrete_types((cst.CSTNode,))
-
-
-def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """A node's child nodes in field (source) order.
-
-    libcst's own ``.children`` runs a visitor per call; reading the dataclass fields is
-    many times faster, and walking is most of the engine's time.
-    """
-    names = _NODE_FIELDS.get(type(node))
-    if names is None:
-        names = _NODE_FIELDS[type(node)] = tuple(f.name for f in dataclasses.fields(node)
-                                                 if not f.name.startswith("whitespace"))
-    out = []
-    for name in names:
-        value = getattr(node, name)
-        if type(value) in _NODE_CLASSES:
-            out.append(value)
-        elif type(value) in (list, tuple):
-            out.extend(v for v in value if type(v) in _NODE_CLASSES)
-    return out
 
 
 def _self_attr_targets(target: cst.BaseExpression, value: cst.BaseExpression):

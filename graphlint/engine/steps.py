@@ -14,7 +14,8 @@ import libcst as cst
 
 from graphlint.engine import names
 from graphlint.engine.flow import Context, FlowGraph
-from graphlint.engine.module import ModuleAnalysis, walk
+from graphlint.engine.module import ModuleAnalysis
+from graphlint.engine.tree import walk
 
 BACKWARD, STEP, ZERO_GRAD, GRAD_EDIT = "backward", "step", "zero_grad", "grad_edit"
 MAX_INLINE_DEPTH = 3

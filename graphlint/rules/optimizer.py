@@ -6,7 +6,7 @@ from typing import Iterator
 import libcst as cst
 
 from graphlint.engine import names
-from graphlint.engine.module import walk
+from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
 from graphlint.rules.structure import creates_parameters
 

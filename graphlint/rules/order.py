@@ -6,7 +6,7 @@ from typing import Iterator
 import libcst as cst
 
 from graphlint.engine.steps import BACKWARD, GRAD_EDIT, STEP, ZERO_GRAD, Body, Event
-from graphlint.engine.module import walk
+from graphlint.engine.tree import walk
 from graphlint.findings import Severity
 from graphlint.rules import Related, Report, Rule, register
 

@@ -5,7 +5,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from graphlint.engine.module import walk
+from graphlint.engine.tree import walk
 from graphlint.engine.steps import BACKWARD, STEP
 from graphlint.findings import Severity
 from graphlint.rules import Related, Report, Rule, register

@@ -6,7 +6,8 @@ from typing import Iterator
 import libcst as cst
 
 from graphlint.engine import names
-from graphlint.engine.module import ClassInfo, ModuleAnalysis, walk
+from graphlint.engine.module import ClassInfo, ModuleAnalysis
+from graphlint.engine.tree import walk
 from graphlint.findings import Severity
 from graphlint.rules import Related, Report, Rule, register
 
@@ -25,8 +26,18 @@ def creates_parameters(mod: ModuleAnalysis, expr: cst.BaseExpression) -> bool:
 
 def self_reads(cls: ClassInfo, attr: str) -> list[tuple[cst.Attribute, str]]:
     """Every read of `self.<attr>` in the class's methods, with the method's name."""
-    return [(node, name) for name, method in cls.methods.items() for node in walk(method.body, cst.Attribute)
-            if node.attr.value == attr and _is_self(node.value) and not _is_store(cls.module, node)]
+    return _self_reads_by_attr(cls).get(attr, [])
+
+
+def _self_reads_by_attr(cls: ClassInfo) -> dict[str, list[tuple[cst.Attribute, str]]]:
+    """One walk per class (not per attribute): attr -> reads of `self.<attr>`, memoised on the class."""
+    if cls.self_reads is None:
+        cls.self_reads = {}
+        for name, method in cls.methods.items():
+            for node in walk(method.body, cst.Attribute):
+                if _is_self(node.value) and not _is_store(cls.module, node):
+                    cls.self_reads.setdefault(node.attr.value, []).append((node, name))
+    return cls.self_reads
 
 
 @register
