@@ -32,7 +32,7 @@ class Analysis:
             self._loaded[name] = None
             if path is not None:
                 try:
-                    self._loaded[name] = ModuleAnalysis(read_source(Path(path)), path, name)
+                    self._loaded[name] = ModuleAnalysis(read_source(Path(path)), path, self.project.name_of(path))
                 except (SourceError, cst.ParserSyntaxError):
                     pass
         return self._loaded[name]
@@ -54,7 +54,7 @@ def analyze_source(text: str, path: str, options: AnalysisOptions, project: Proj
     from graphlint.rules import all_rules
 
     try:
-        module = ModuleAnalysis(text, path)
+        module = ModuleAnalysis(text, path, project.name_of(path))
     except cst.ParserSyntaxError as exc:
         # CPython's compiler (it compiles, never runs) names the error the way users know it;
         # if Python accepts the file, only libcst's grammar refused it.

@@ -38,7 +38,9 @@ class ModuleAnalysis:
         self.module_name = module_name
         self.wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
         self.tree = self.wrapper.module
-        self.scopes = ScopeIndex(self.tree)
+        # the package that relative imports start from (`from .model import Net`)
+        package = module_name if path.endswith("__init__.py") else module_name.rpartition(".")[0]
+        self.scopes = ScopeIndex(self.tree, package)
         # one pass of our own instead of ParentNodeProvider: parents, and every node by type
         self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
         self._by_type: dict[type, list[cst.CSTNode]] = {}

@@ -51,7 +51,8 @@ class Scope:
 class ScopeIndex:
     """The scopes of a module, built in one iterative walk (no recursion: deep expressions)."""
 
-    def __init__(self, tree: cst.Module) -> None:
+    def __init__(self, tree: cst.Module, package: str = "") -> None:
+        self.package = package
         self.module_scope = Scope(MODULE, tree, None, "")
         self._scope_of: dict[cst.Name, Scope] = {}
         self._nonlocals: list[tuple[Scope, str]] = []
@@ -174,9 +175,7 @@ class ScopeIndex:
     def _import(self, node: cst.Import | cst.ImportFrom, scope: Scope) -> None:
         if isinstance(node.names, cst.ImportStar):
             return
-        base = ""
-        if isinstance(node, cst.ImportFrom):
-            base = "." * len(node.relative) + (_dotted(node.module) if node.module is not None else "")
+        base = self._import_base(node) if isinstance(node, cst.ImportFrom) else ""
         for alias in node.names:
             full = _dotted(alias.name)
             if isinstance(node, cst.ImportFrom):
@@ -188,6 +187,18 @@ class ScopeIndex:
             else:
                 bound, stands_for = full.rsplit(".", 1)[-1], full
             scope.bind(bound, Binding(node, stands_for))
+
+    def _import_base(self, node: cst.ImportFrom) -> str:
+        """The module a `from ... import` reads from; a relative one is resolved against the file's package
+        when that is known (`from .model import Net` in pkg/train.py is `pkg.model`), else kept with its dots."""
+        module = _dotted(node.module) if node.module is not None else ""
+        level = len(node.relative)
+        if not level:
+            return module
+        package = self.package.split(".") if self.package else []
+        if level - 1 > len(package):  # above the top package: keep it visibly relative
+            return "." * level + module
+        return ".".join(package[:len(package) - level + 1] + ([module] if module else []))
 
     def _declare(self, node: cst.Global | cst.Nonlocal, scope: Scope) -> None:
         """`global x` redirects at once (Python requires it before any use of x); `nonlocal x`

@@ -18,13 +18,24 @@ def walk(node: cst.CSTNode, types: type | tuple[type, ...]):
     An explicit stack instead of recursion (deep expressions) and instead of
     libcst.matchers, whose import alone costs more than analysing a file.
     """
-    wanted = _concrete_types(types if isinstance(types, tuple) else (types,))
+    wanted, prune = _walk_plan(types if isinstance(types, tuple) else (types,))
     stack = [node]
     while stack:
         current = stack.pop()
-        if type(current) in wanted:
+        kind = type(current)
+        if kind in wanted:
             yield current
-        stack.extend(reversed(child_nodes(current)))
+        if kind not in prune:
+            stack.extend(reversed(child_nodes(current)))
+
+
+@lru_cache(maxsize=None)
+def _walk_plan(types: tuple[type, ...]) -> tuple[frozenset[type], frozenset[type]]:
+    """The node classes to yield, and those not to descend into: statements never sit inside
+    expressions, so a walk for statements skips every expression's subtree."""
+    wanted = _concrete_types(types)
+    statements = _concrete_types((cst.BaseStatement, cst.BaseSmallStatement))
+    return wanted, (_concrete_types((cst.BaseExpression,)) if wanted <= statements else frozenset())
 
 
 @lru_cache(maxsize=None)

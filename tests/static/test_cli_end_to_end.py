@@ -1,6 +1,6 @@
 """The static pass end to end: realistic multi-function scripts on disk, `python -m graphlint --format json`.
 
-One subprocess per case (three in all) keeps this file near two seconds.
+One subprocess per case (four in all) keeps this file near two seconds.
 """
 from __future__ import annotations
 
@@ -165,6 +165,50 @@ def test_bugs_split_across_files_are_found_through_imports(tmp_path):
     found = {(f["rule"], f["path"], f["line"]) for f in report["findings"]}
     assert ("GL301", "model.py", line_of(model_src, "self.layers =")) in found
     assert ("GL203", "train.py", line_of(train_src, "optimizer.step()")) in found
+    assert code == 1
+
+
+def test_a_cut_in_a_package_module_is_found_through_a_relative_import(tmp_path):
+    """pkg/train.py trains `Net` from `.model`; the cut sits in model.py, which alone has no loss."""
+    model_src = textwrap.dedent('''
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.backbone = nn.Linear(16, 16)
+                self.head = nn.Linear(16, 1)
+
+            def forward(self, x):
+                feats = self.backbone(x).detach()
+                return self.head(feats)
+    ''')
+    train_src = textwrap.dedent('''
+        import torch
+        import torch.nn.functional as F
+
+        from .model import Net
+
+
+        def main():
+            net = Net()
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            for _ in range(10):
+                x, y = torch.randn(8, 16), torch.randn(8, 1)
+                loss = F.mse_loss(net(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    ''')
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "model.py").write_text(model_src)
+    (package / "train.py").write_text(train_src)
+    code, report = graphlint_json(Path("pkg"), cwd=tmp_path)
+    found = {(f["rule"], f["path"], f["line"]) for f in report["findings"]}
+    assert found == {("GL101", "pkg/model.py", line_of(model_src, ".detach()"))}
     assert code == 1
 
 

@@ -33,14 +33,27 @@ def qualified_of(source: str, expression: str) -> set[str]:
     ("import torch.nn.functional as F\nF.relu", "F.relu", {"torch.nn.functional.relu"}),
     ("import torch.nn\ntorch.nn.Linear", "torch.nn.Linear", {"torch.nn.Linear"}),
     ("from torch import nn\nnn.Linear", "nn.Linear", {"torch.nn.Linear"}),
-    ("from .model import Net\nNet", "Net", {".model.Net"}),
-    ("from . import model\nmodel.Net", "model.Net", {".model.Net"}),
+    ("from .model import Net\nNet", "Net", {"model.Net"}),  # a script beside model.py
+    ("from . import model\nmodel.Net", "model.Net", {"model.Net"}),
     ("float", "float", {"builtins.float"}),
     ("from helpers import *\nevaluate", "evaluate", set()),
     ("class Net:\n    pass\nNet", "Net", {"Net"}),
 ])
 def test_imports_and_builtins_resolve_to_dotted_names(source, expression, expected):
     assert qualified_of(source, expression) == expected
+
+
+@pytest.mark.parametrize("statement, expected", [
+    ("from .model import Net", "pkg.sub.model.Net"),
+    ("from . import model", "pkg.sub.model"),
+    ("from ..utils import Net", "pkg.utils.Net"),
+    ("from .... import Net", "....Net"),
+])
+def test_relative_imports_resolve_against_the_package(statement, expected):
+    bound = statement.rsplit(" ", 1)[-1]
+    tree = cst.parse_module(f"{statement}\n{bound}\n")
+    index = ScopeIndex(tree, package="pkg.sub")
+    assert index.qualified(reads(tree, bound)[-1]) == {expected}
 
 
 def test_a_local_shadows_an_import_only_inside_its_function():
