@@ -1,6 +1,6 @@
 """The PyTorch vocabulary of the static pass: which qualified names mean what.
 
-Everything here is data about torch's API, matched against names that libcst resolved
+Everything here is data about torch's API, matched against the names that engine/scopes.py resolves
 through the file's imports, so `from torch import no_grad as ng` is still `torch.no_grad`.
 """
 from __future__ import annotations
