@@ -57,6 +57,15 @@ class Value:
 EMPTY = Value()
 
 
+def _is_string(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString))
+
+
+def _contents(value: Value) -> Value:
+    """The objects a value holds, without its tuple elements or dict fields."""
+    return Value(value.alias, value.derive)
+
+
 def union(values: Iterable[Value]) -> Value:
     out = EMPTY
     for v in values:
@@ -135,6 +144,7 @@ class FlowGraph:
         self._done: set[str] = set()
         self._recorded: set[tuple] = set()
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
+        self._resolving: set[int] = set()  # calls whose callee is being looked up (a guard against cycles)
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> "FlowGraph":
@@ -306,7 +316,7 @@ class FlowGraph:
         if _is_false(expr):
             return True
         if isinstance(expr, cst.Name) and depth < 3:
-            values = list(self._assigned_values(expr, ctx))
+            values = list(self.assigned_values(expr, ctx))
             return bool(values) and all(self.always_false(v, c, depth + 1) for v, c in values)
         return False
 
@@ -364,15 +374,18 @@ class FlowGraph:
             if src != target:
                 self._edge(src, target, alias=False, cut=derive_cut)
 
-    def _edge(self, src: Node, dst: Node, alias: bool, cut: Cut | None) -> None:
+    def _edge(self, src: Node, dst: Node, alias: bool, cut: Cut | None, part: bool = False) -> None:
+        """``alias``: dst is the same object; ``part``: dst holds parts of it (its submodules or parameters);
+        neither: dst is computed from src."""
         data = self.graph.get_edge_data(src, dst)
         if data is not None:
             # keep the strongest claim: a clean edge beats a cut one, an alias edge beats a derived one
             if data["cut"] is not None and cut is None:
                 data["cut"] = None
             data["alias"] = data["alias"] or alias
+            data["part"] = data["part"] and part
             return
-        self.graph.add_edge(src, dst, alias=alias, cut=cut)
+        self.graph.add_edge(src, dst, alias=alias, cut=cut, part=part)
 
     # -- expressions ------------------------------------------------------------------------
     def eval(self, expr: cst.BaseExpression, ctx: Context) -> Value:
@@ -395,7 +408,7 @@ class FlowGraph:
     def _eval_Attribute(self, expr: cst.Attribute, ctx: Context) -> Value:
         if expr.attr.value == "data":
             return self._cut(self.eval(expr.value, ctx), Cut("detach", expr, ctx.module, f"`{ctx.module.code(expr)}`"), ctx)
-        if expr.attr.value in ("grad", "shape", "ndim", "dtype", "device", "requires_grad", "is_cuda"):
+        if expr.attr.value in names.METADATA_ATTRIBUTES:
             return EMPTY  # gradients and metadata (shape, dtype, device) are not values on the graph
         return Value(alias=frozenset(self.attribute_nodes(expr, ctx)))
 
@@ -451,9 +464,10 @@ class FlowGraph:
             for cond in comp.ifs:
                 self.eval(cond.test, ctx)
             comp = comp.inner_for_in
+        # a new container of the element values: the same objects, nothing computed
         if isinstance(expr, cst.DictComp):
-            return self.eval(expr.value, ctx).derived()
-        return self.eval(expr.elt, ctx).derived()
+            return _contents(self.eval(expr.value, ctx))
+        return _contents(self.eval(expr.elt, ctx))
 
     _eval_ListComp = _eval_GeneratorExp = _eval_SetComp = _eval_DictComp = _eval_comprehension
 
@@ -530,11 +544,13 @@ class FlowGraph:
                 OptimizerSite(call, mod, ctx.function, _argument(call, 0, "params"))))
             return self._call_node(call, ctx, EMPTY, kind="optimizer")
         if qualified & names.SAME_OBJECT_FUNCTIONS and args:
-            return Value(alias=args[0].alias, derive=args[0].derive)
+            return _contents(args[0])
+        if qualified & names.CONTAINER_BUILTINS:  # list(xs), tuple(g), zip(a, b): the same objects, regrouped
+            return _contents(all_args)
         if qualified & names.COPY_FUNCTIONS:  # separate parameters: no gradient flows back to the original
             return self._call_node(call, ctx, EMPTY, copy=True)
         if method in names.SAME_OBJECT_METHODS:
-            return Value(alias=receiver.alias, derive=receiver.derive)
+            return _contents(receiver)
 
         # calls into code we can read
         found = self.definition(func, ctx)
@@ -551,13 +567,38 @@ class FlowGraph:
             for node in receiver.nodes:
                 self._flow(all_args, node, ctx)
             return EMPTY
+        if method in names.PART_METHODS:  # model.modules(), .state_dict(): parts of the object, not computed from it
+            result = self._call_node(call, ctx, all_args)
+            for src in receiver.nodes:
+                self._edge(src, ("call", id(call)), alias=False, cut=None, part=True)
+            return result
+        if qualified & names.VALUELESS_BUILTINS or isinstance(func, cst.Attribute) and _is_string(func.value):
+            return EMPTY  # isinstance(m, nn.Linear), len(xs), ", ".join(names): never a tensor
         # anything else is opaque: its result is computed from the callee (a layer's weights) and what went in
         return self._call_node(call, ctx, self.eval(func, ctx) | all_args,
-                               library_function=self._is_library_function(func, mod))
+                               library_function=self._is_library_function(func, ctx))
 
-    def _is_library_function(self, func: cst.BaseExpression, mod: ModuleAnalysis) -> bool:
-        """A call into another library's function (`np.mean`, `utils.evaluate(model)`): we cannot tell whether
-        its result is a tensor on the graph. Tensor methods, torch functions and layers called on data can."""
+    def _returned_elements(self, element: cst.Element, ctx: Context):
+        """For `model, opt = build(...)`: the expression `build` returns in the element's position."""
+        target = ctx.module.parent(element)
+        holder = ctx.module.parent(target)
+        stmt = ctx.module.parent(holder) if isinstance(holder, cst.AssignTarget) else None
+        if not isinstance(stmt, cst.Assign) or not isinstance(stmt.value, cst.Call):
+            return
+        found = self.callee(stmt.value, ctx)
+        if found is None:
+            return
+        fmod, fn, cls, _ = found
+        index = list(target.elements).index(element)
+        for ret in _returns(fn):
+            if isinstance(ret.value, (cst.Tuple, cst.List)) and len(ret.value.elements) == len(target.elements):
+                yield ret.value.elements[index].value, Context(fmod, fn, cls)
+
+    def _is_library_function(self, func: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
+        """A call into another library's function (`np.mean`, `utils.evaluate(model)`, `init = deepspeed.initialize;
+        init(...)`): we cannot tell whether its result is a tensor on the graph. Tensor methods, torch functions
+        and layers called on data can."""
+        mod = ctx.module
         root = func
         while isinstance(root, cst.Attribute):
             root = root.value
@@ -567,9 +608,15 @@ class FlowGraph:
         if any(q.startswith("torch.") for q in qualified) or (isinstance(func, cst.Name) and func.value in names.TENSOR_BUILTINS):
             return False
         bindings = mod.scopes.bindings(root)
-        imported = any(b.imported is not None for b in bindings)
-        unresolved = not bindings and isinstance(func, cst.Name) and not mod.qualified(func)  # star imports
-        return imported or unresolved
+        if any(b.imported is not None for b in bindings):
+            return True
+        if not bindings:  # a star import's name (builtins resolve to `builtins.*`)
+            return isinstance(func, cst.Name) and not qualified
+        if func is root and depth < 2 and all(isinstance(b.node, cst.Name) for b in bindings):
+            values = list(self.assigned_values(root, ctx))  # a local name for another library's function
+            return bool(values) and all(isinstance(v, (cst.Name, cst.Attribute)) and self._is_library_function(v, c, depth + 1)
+                                        for v, c in values)
+        return False
 
     def _is_backward_helper(self, receiver: cst.BaseExpression, mod: ModuleAnalysis) -> bool:
         """`accelerator.backward(loss)`, `fabric.backward(loss)`, `self.manual_backward(loss)`: the loss is the argument."""
@@ -620,24 +667,39 @@ class FlowGraph:
     # -- resolving what a call or a name refers to ------------------------------------------
     def resolve_call(self, call: cst.Call, ctx: Context):
         """(module, function, class, bound receiver) for calls into code in the analysed files."""
-        func = call.func
-        if isinstance(func, cst.Attribute):
-            if isinstance(func.value, cst.Name) and func.value.value == "super":
-                return None
-            owner = self.class_of(func.value, ctx)
+        found = self.callee(call, ctx)
+        if found is None:
+            return None
+        mod, fn, cls, receiver = found
+        return mod, fn, cls, self.eval(receiver, ctx) if receiver is not None else None
+
+    def callee(self, call: cst.Call, ctx: Context):
+        """(module, function, class, receiver expression) of the function a call runs, when the analysed files
+        define it: a method (receiver `obj` in `obj.m()`), a function, or a module instance's forward."""
+        if id(call) in self._resolving:  # `a, b = a.f()`: asking what `a` is leads back here
+            return None
+        self._resolving.add(id(call))
+        try:
+            func = call.func
+            if isinstance(func, cst.Attribute):
+                if isinstance(func.value, cst.Name) and func.value.value == "super":
+                    return None
+                owner = self.class_of(func.value, ctx)
+                if owner is not None:
+                    method = owner.module.class_method(owner, func.attr.value)
+                    if method is not None:
+                        return owner.module, method, owner, func.value
+            found = self.definition(func, ctx)
+            if isinstance(found, tuple) and isinstance(found[1], cst.FunctionDef):
+                return found[0], found[1], None, None
+            owner = self.class_of(func, ctx)  # calling a module instance runs its forward
             if owner is not None:
-                method = owner.module.class_method(owner, func.attr.value)
-                if method is not None:
-                    return owner.module, method, owner, self.eval(func.value, ctx)
-        found = self.definition(func, ctx)
-        if isinstance(found, tuple) and isinstance(found[1], cst.FunctionDef):
-            return found[0], found[1], None, None
-        owner = self.class_of(func, ctx)  # calling a module instance runs its forward
-        if owner is not None:
-            forward = owner.module.class_method(owner, "forward")
-            if forward is not None:
-                return owner.module, forward, owner, self.eval(func, ctx)
-        return None
+                forward = owner.module.class_method(owner, "forward")
+                if forward is not None:
+                    return owner.module, forward, owner, func
+            return None
+        finally:
+            self._resolving.discard(id(call))
 
     def _construct(self, call: cst.Call, ctx: Context, args: list[Value], cls: ClassInfo) -> Value:
         """`Net(...)`: a new instance of a class we can read; its arguments flow into `__init__`."""
@@ -679,7 +741,7 @@ class FlowGraph:
         if isinstance(expr, cst.Name):
             if expr.value == "self" and ctx.cls is not None:
                 return ctx.cls
-            for value, vctx in self._assigned_values(expr, ctx):
+            for value, vctx in self.assigned_values(expr, ctx):
                 found = self.class_of(value, vctx, depth + 1)
                 if found is not None:
                     return found
@@ -714,7 +776,7 @@ class FlowGraph:
                             return cls
         return None
 
-    def _assigned_values(self, name: cst.Name, ctx: Context):
+    def assigned_values(self, name: cst.Name, ctx: Context):
         """Expressions assigned to a name in its scope, or passed for it when it is a parameter."""
         mod = ctx.module
         for binding in mod.scopes.bindings(name):
@@ -724,6 +786,8 @@ class FlowGraph:
                 value = _unpacked_value(mod, parent)
                 if value is not None:
                     yield value, ctx
+                else:
+                    yield from self._returned_elements(parent, ctx)
             elif isinstance(parent, cst.AssignTarget):
                 stmt = mod.parent(parent)
                 if isinstance(stmt, cst.Assign) and parent.target is node:

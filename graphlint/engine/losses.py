@@ -72,18 +72,26 @@ class LossFlow:
 
     @cached_property
     def graph_values(self) -> set[Node]:
-        """Nodes whose value surely carries autograd history from a trainable owner: reached without a cut
-        and without passing through another library's function (whose result may be a plain number)."""
-        seen: set[Node] = set(self.owners)
+        """Nodes whose value surely carries autograd history from a trainable owner: computed from one
+        (through at least one operation: the layer object itself, or another name for it, is not a tensor
+        with a graph), reached without a cut and without passing through another library's function
+        (whose result may be a plain number)."""
+        computed: set[Node] = set()
+        seen: set[tuple[Node, bool]] = {(owner, False) for owner in self.owners}
         queue = deque(seen)
         while queue:
-            current = queue.popleft()
+            current, derived = queue.popleft()
             for succ in self.graph.successors(current):
-                if succ not in seen and self.graph.edges[current, succ]["cut"] is None and \
-                        not self.graph.nodes[succ].get("library_function"):
-                    seen.add(succ)
-                    queue.append(succ)
-        return seen
+                edge = self.graph.edges[current, succ]
+                if edge["cut"] is not None or self.graph.nodes[succ].get("library_function"):
+                    continue
+                state = (succ, derived or not (edge["alias"] or edge["part"]))
+                if state not in seen:
+                    seen.add(state)
+                    queue.append(state)
+                    if state[1]:
+                        computed.add(succ)
+        return computed
 
     # -- what is expected to train --------------------------------------------------------------
     @cached_property
@@ -146,7 +154,7 @@ class LossFlow:
         exprs = [opt.params]
         if isinstance(opt.params, cst.Name):
             ctx = Context(opt.module, opt.function, opt.module.enclosing_class(opt.call))
-            exprs = [v for v, _ in self.flow._assigned_values(opt.params, ctx)]
+            exprs = [v for v, _ in self.flow.assigned_values(opt.params, ctx)]
         covered: set[Node] = set()
         understood = False
         for expr in exprs:

@@ -18,6 +18,19 @@ SCALAR_BUILTINS = frozenset({"float", "int", "bool", "complex", "round", "builti
                              "builtins.bool", "builtins.complex", "builtins.round"})
 # Builtins that return tensors when given tensors (sum(losses) keeps the graph).
 TENSOR_BUILTINS = frozenset({"sum", "max", "min", "abs", "pow"})
+# Builtins that regroup the objects they are given (no value is computed).
+CONTAINER_BUILTINS = frozenset(f"builtins.{n}" for n in ("list", "tuple", "set", "frozenset", "dict", "sorted",
+                                                        "reversed", "iter", "next", "enumerate", "zip", "filter"))
+# Builtins whose results are never tensors.
+VALUELESS_BUILTINS = frozenset(f"builtins.{n}" for n in (
+    "isinstance", "issubclass", "len", "hasattr", "callable", "id", "type", "str", "repr", "print", "format",
+    "hash", "any", "all", "range", "ord", "chr", "vars", "dir", "open", "bin", "hex", "oct", "ascii"))
+# Methods whose results hold parts of their receiver (submodules, parameters, buffers), not values computed from it.
+PART_METHODS = frozenset({"modules", "named_modules", "children", "named_children", "parameters", "named_parameters",
+                          "buffers", "named_buffers", "state_dict"})
+# Attributes that describe a tensor or object rather than hold a value on the graph (gradients included).
+METADATA_ATTRIBUTES = frozenset({"grad", "shape", "ndim", "dtype", "device", "requires_grad", "is_cuda", "__class__",
+                                 "__name__", "__qualname__", "__module__", "__doc__"})
 # Methods and attributes whose results are sizes, not values on the graph.
 SHAPE_METHODS = frozenset({"numel", "size", "dim", "ndimension", "nelement", "element_size", "stride",
                            "data_ptr", "get_device", "is_contiguous"})
@@ -58,8 +71,13 @@ FUNCTION_SINKS = frozenset({"torch.autograd.backward", "torch.autograd.grad"})
 METHOD_SINKS = frozenset({"backward", "manual_backward"})  # loss.backward(), accelerator.backward(loss)
 
 # Functions that return their first argument's object, or a wrapper that shares its parameters.
-SAME_OBJECT_FUNCTIONS = frozenset({"torch.compile", "torch.nn.DataParallel",
-                                   "torch.nn.parallel.DistributedDataParallel", "torch.jit.script"})
+SAME_OBJECT_FUNCTIONS = frozenset({
+    "torch.compile", "torch.jit.script", "torch.jit.trace", "torch.nn.DataParallel", "torch.nn.parallel.DataParallel",
+    "torch.nn.parallel.DistributedDataParallel", "torch.nn.parallel.distributed.DistributedDataParallel",
+    "torch.distributed.fsdp.FullyShardedDataParallel", "torch.distributed.fsdp.fully_shard",
+    "torch.distributed.fsdp.fully_sharded_data_parallel.FullyShardedDataParallel",
+    "torch.distributed._composable.fsdp.fully_shard",
+})
 # Copies: an object of the same class with parameters of its own (a target network, an EMA teacher).
 COPY_FUNCTIONS = frozenset({"copy.deepcopy", "copy.copy"})
 SAME_OBJECT_METHODS = frozenset({"to", "cuda", "cpu", "train", "eval", "half", "float", "double", "bfloat16",

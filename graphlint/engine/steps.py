@@ -165,7 +165,7 @@ class TrainingSteps:
             return isinstance(expr.left, cst.Integer) and expr.left.evaluated_value in (0, 1) and \
                 not isinstance(expr.right, cst.Integer)
         if isinstance(expr, cst.Name) and depth < 3:
-            values = [v for v, vctx in self.flow._assigned_values(expr, ctx)]
+            values = [v for v, vctx in self.flow.assigned_values(expr, ctx)]
             return bool(values) and all(self.is_zero(v, ctx, depth + 1) for v in values)
         return False
 

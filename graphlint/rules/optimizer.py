@@ -8,7 +8,7 @@ import libcst as cst
 from graphlint.engine import names
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
-from graphlint.rules.structure import creates_parameters
+from graphlint.rules.structure import TENSOR_FACTORIES, creates_parameters
 
 
 @register
@@ -99,9 +99,11 @@ class LearningRateStaysZero(Rule):
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
+        lr_set_by_hand = any(_is_lr_key(t.target) for t in mod.all(cst.AssignTarget))
         for call in mod.all(cst.Call):
             qualified = mod.qualified(call)
-            if any(names.is_optimizer(q) for q in qualified):
+            if any(names.is_optimizer(q) for q in qualified) and not lr_set_by_hand and \
+                    not self._holds_only_plain_tensors(analysis, call):
                 for arg in call.args:
                     if arg.keyword is not None and arg.keyword.value == "lr" and \
                             isinstance(arg.value, (cst.Integer, cst.Float)) and float(arg.value.evaluated_value) == 0.0:
@@ -115,6 +117,28 @@ class LearningRateStaysZero(Rule):
                                  "step, which is 0 until the step reaches the divisor, so the learning rate stays 0 "
                                  "for the whole warm-up (often the whole run). Use true division: "
                                  "`min(1.0, (step + 1) / warmup)`.", (Related(call, "the scheduler"),))
+
+    @staticmethod
+    def _holds_only_plain_tensors(analysis, call: cst.Call) -> bool:
+        """`SGD([torch.zeros(1, requires_grad=True)], lr=0)`: a stand-in optimizer (for a scheduler test or an
+        I/O benchmark) that trains no layer, so lr=0 costs nothing."""
+        from graphlint.engine.flow import Context
+
+        mod = analysis.module
+        params = next((o.params for o in analysis.flow.optimizers if o.call is call), None)
+        if not isinstance(params, (cst.List, cst.Tuple)) or not params.elements:
+            return False
+        ctx = Context(mod, mod.enclosing_function(call), mod.enclosing_class(call))
+
+        def plain(expr, depth=0) -> bool:
+            if isinstance(expr, cst.Call):
+                return bool(mod.qualified(expr) & TENSOR_FACTORIES)
+            if isinstance(expr, cst.Name) and depth < 2:
+                values = list(analysis.flow.assigned_values(expr, ctx))
+                return bool(values) and all(plain(v, depth + 1) for v, _ in values)
+            return False
+
+        return all(plain(el.value) for el in params.elements)
 
     @staticmethod
     def _floor_divided_steps(analysis, fn_expr, call) -> Iterator[cst.BinaryOperation]:
@@ -172,3 +196,10 @@ class PretrainedEmbeddingFrozen(Rule):
                         yield Report(value, f"`{mod.code(value)}` is frozen (`freeze=True` is the default), yet "
                                      f"`{attr}.parameters()` is handed to the optimizer: its weights never change. "
                                      "Pass `freeze=False` to fine-tune it.")
+
+
+def _is_lr_key(target: cst.BaseExpression) -> bool:
+    """`group["lr"] = ...`: the learning rate is set by hand, whatever the optimizer was built with."""
+    return isinstance(target, cst.Subscript) and len(target.slice) == 1 and \
+        isinstance(target.slice[0].slice, cst.Index) and isinstance(target.slice[0].slice.value, cst.SimpleString) and \
+        target.slice[0].slice.value.evaluated_value == "lr"

@@ -196,7 +196,7 @@ def _depends_on_gradients(analysis, test: cst.BaseExpression, step: Event, depth
             return True
         if isinstance(node, cst.Name) and depth < 2:
             ctx = Context(mod, mod.enclosing_function(step.node), mod.enclosing_class(step.node))
-            for value, _ in analysis.flow._assigned_values(node, ctx):
+            for value, _ in analysis.flow.assigned_values(node, ctx):
                 if _depends_on_gradients(analysis, value, step, depth + 1):
                     return True
             found = analysis.flow.definition(node, ctx) if isinstance(mod.parent(node), cst.Call) else None

@@ -175,8 +175,16 @@ class StringConstants:
         if isinstance(expr, cst.SimpleString):
             return {expr.evaluated_value}
         if isinstance(expr, cst.Name):
-            values = list(self.flow._assigned_values(expr, ctx))
-            return self._union([self.of(v, c, depth + 1) for v, c in values]) if values else None
+            declared: set[str] = set()
+            for binding in ctx.module.scopes.bindings(expr):
+                if isinstance(binding.node, cst.Param):
+                    fn = ctx.module.enclosing_function(binding.node)
+                    if fn is not None and fn.name.value in ("forward", "__call__"):
+                        return None  # whoever calls the model chooses it, from outside this file
+                    declared |= _literal_options(ctx.module, binding.node.annotation)
+            values = list(self.flow.assigned_values(expr, ctx))
+            found = self._union([self.of(v, c, depth + 1) for v, c in values]) if values else None
+            return found | declared if found is not None else None
         if isinstance(expr, cst.Attribute):
             owner = self.flow.class_of(expr.value, ctx)
             name = expr.attr.value
@@ -210,6 +218,15 @@ class StringConstants:
         if not results or any(r is None for r in results):
             return None
         return set().union(*results)
+
+
+def _literal_options(mod: ModuleAnalysis, annotation: cst.Annotation | None) -> set[str]:
+    """The strings a `Literal["a", "b"]` annotation declares valid: the code means to handle each of them."""
+    if annotation is None:
+        return set()
+    return {el.slice.value.evaluated_value for sub in walk(annotation.annotation, cst.Subscript)
+            if any(q.endswith(".Literal") for q in mod.qualified(sub.value))
+            for el in sub.slice if isinstance(el.slice, cst.Index) and isinstance(el.slice.value, cst.SimpleString)}
 
 
 def _never_equal(test, ctx, constants: StringConstants):

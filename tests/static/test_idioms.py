@@ -273,6 +273,83 @@ for step in range(100):
         p.grad.mul_(0.5)
     optimizer.step()
 """,
+    "trainer_keeps_models_and_optimizers_in_lists": """
+class Trainer:
+    def __init__(self):
+        self.models, self.optimizers, self.frozen_names = [], [], []
+
+    def prepare(self, model, lr):
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        self.models.append(torch.compile(model))
+        self.optimizers.append(optimizer)
+        for name, module in model.named_modules():
+            if isinstance(module, nn.LayerNorm):
+                self.frozen_names.append(", ".join([name, module.__class__.__name__]))
+        return model, optimizer
+
+    def fit(self, model, optimizer, steps):
+        for step in range(steps):
+            x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+
+
+trainer = Trainer()
+model, optimizer = trainer.prepare(MLP(), 0.1)
+trainer.fit(model, optimizer, 100)
+""",
+    "stand_in_optimizer_with_zero_lr": """
+weight = torch.zeros(1, requires_grad=True)
+dummy = torch.optim.SGD([weight], lr=0.0)
+scheduler = torch.optim.lr_scheduler.StepLR(dummy, step_size=2)
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+""",
+    "learning_rate_set_by_hand": """
+model = MLP()
+optimizer = torch.optim.AdamW(model.parameters(), lr=0)
+for step in range(1000):
+    for group in optimizer.param_groups:
+        group["lr"] = 1e-3 * min(1.0, (step + 1) / 100)
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+""",
+    "forward_mode_chosen_by_the_caller": """
+from typing import Literal
+
+
+class TwoStems(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rgb = nn.Linear(3, 16)
+        self.multispectral = nn.Linear(12, 16)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x, mode: Literal["rgb", "multispectral"] = "rgb"):
+        if mode == "rgb":
+            h = self.rgb(x)
+        elif mode == "multispectral":
+            h = self.multispectral(x)
+        return self.head(h)
+
+
+def encode(stem, x, mode: Literal["rgb", "multispectral"] = "rgb"):
+    if mode == "multispectral":
+        return stem.multispectral(x)
+    return stem.rgb(x)
+""",
 }
 
 
@@ -302,6 +379,10 @@ BROKEN_TWINS = [
      "        p.grad.nan_to_num_(0.0)\n", "GL202"),
     ("item_logging_and_eval_loop", "total += loss.item()", "total += loss", "GL401"),
     ("lbfgs_closure", "    loss.backward()\n", "", "GL204"),
+    ("trainer_keeps_models_and_optimizers_in_lists", "loss = F.cross_entropy(model(x), y)\n",
+     "loss = F.cross_entropy(model(x), y)\n            self.frozen_names.append(loss)\n", "GL401"),
+    ("stand_in_optimizer_with_zero_lr", "model.parameters(), lr=0.1", "model.parameters(), lr=0.0", "GL601"),
+    ("learning_rate_set_by_hand", "        group[\"lr\"] = 1e-3 * min(1.0, (step + 1) / 100)\n", "        pass\n", "GL601"),
 ]
 
 
