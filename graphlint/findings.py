@@ -120,3 +120,10 @@ class FileResult:
     path: str
     findings: list[Finding] = field(default_factory=list)
     error: FileError | None = None
+
+
+def format_measure(value, missing: str = "none") -> str:
+    """A measured number (a gradient norm, a learning rate) as messages and tables print it."""
+    if value is None:
+        return missing
+    return value if isinstance(value, str) else f"{value:.3g}"

@@ -3,15 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from graphlint.findings import Finding, Severity
-
-
-def _norm(x) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, str):
-        return x
-    return f"{x:.3g}"
+from graphlint.findings import Finding, Severity, format_measure
 
 
 def _table(rows: list[list[str]], header: list[str]) -> list[str]:
@@ -59,7 +51,7 @@ def render(doc: dict, findings: list[Finding], picture_note: str = "", quiet: bo
     for root, params in roots.items():
         out += ["", f"{root}:"]
         rows = [[p["name"].split(".", 1)[-1] if p.get("root") else p["name"],
-                 "yes" if p["reachable"] else "NO", _norm(p["grad_norm"]), _norm(p.get("grad_norm_at_step")),
+                 "yes" if p["reachable"] else "NO", format_measure(p["grad_norm"], "-"), format_measure(p.get("grad_norm_at_step"), "-"),
                  {True: "yes", False: "NO"}.get(p["moved"], "n/a"), p["cause"] or ""] for p in params]
         out += _table(rows, ["parameter", "reachable", "grad norm", "at step", "moved", "cause"])
     info = [f for f in findings if f.severity is Severity.INFO]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
-from graphlint.findings import Finding, Severity
+from graphlint.findings import Finding, Severity, format_measure
 
 RULES = {
     "detach": ("GLT101", "runtime-detach-cut"),
@@ -99,7 +99,7 @@ class _Explainer:
                 held = " (the optimizer holds other parameters of this module)" if any(
                     s["optimizers"] for s in siblings) else ""
                 return ("optimizer-coverage", "no optimizer holds it" + held +
-                        (f"; it did get gradients (norm {fmt(p['grad_norm'])})" if p["backward_with_grad"] else ""),
+                        (f"; it did get gradients (norm {format_measure(p['grad_norm'])})" if p["backward_with_grad"] else ""),
                         None)
             return ("frozen", f"not trained by this script: no optimizer holds any parameter of {root or 'it'} "
                     "and no loss reaches it (a target, teacher or EMA network)", QUIET_FROZEN)
@@ -124,7 +124,7 @@ class _Explainer:
         if p["steps_with_grad"] == 0 and p["zeroed_other"]:
             return ("grad-mutation", f"it had a gradient after backward(){nan}, but it was zeroed, "
                     "replaced or dropped before optimizer.step() (norm at step: "
-                    f"{fmt(p['grad_norm_at_step'])})", None)
+                    f"{format_measure(p['grad_norm_at_step'])})", None)
         if p["backward_with_grad"] == 0 and p["backward_nonfinite"] == 0:
             site = self.cut_for(p, kinds=("non-differentiable",))
             if site is not None:
@@ -134,7 +134,7 @@ class _Explainer:
         if p["steps_with_grad"] == 0:
             opts = [self.opts[i] for i in p["optimizers"] if i < len(self.opts)]
             if any(o["scaler_skips"] for o in opts) and p["steps_ran"] == 0:
-                return ("step-gate", f"it had gradients (norm {fmt(p['grad_norm'])}), but the GradScaler "
+                return ("step-gate", f"it had gradients (norm {format_measure(p['grad_norm'])}), but the GradScaler "
                         "skipped every step because the gradients held inf/NaN", None)
             if p["steps_ran"] == 0:
                 rewritten = ""
@@ -143,7 +143,7 @@ class _Explainer:
                     m = max(muts, key=lambda s: s["hits"])
                     rewritten = f", then rewritten at {where(m['path'], m['line'])}"
                 norm = ("NaN/inf after backward()" if p["backward_nonfinite"] and not p["backward_with_grad"]
-                        else f"norm {fmt(p['grad_norm'])}")
+                        else f"norm {format_measure(p['grad_norm'])}")
                 return ("step-gate", f"it had gradients ({norm}{rewritten}) but optimizer.step() never ran: "
                         "the condition around the step was never true", None)
             return ("grad-mutation", "optimizer.step() ran, but its gradient was never present at step time",
@@ -355,14 +355,6 @@ class _Explainer:
                                         "gradients that still held earlier iterations' gradients: nothing clears "
                                         "them (zero_grad()) between steps"))
         return out
-
-
-def fmt(x) -> str:
-    if x is None:
-        return "none"
-    if isinstance(x, str):
-        return x
-    return f"{x:.3g}"
 
 
 def fmt_lrs(lrs) -> str:
