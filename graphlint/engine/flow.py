@@ -364,28 +364,29 @@ class FlowGraph:
         """Every definition of a name, given its summary node."""
         return {p for p in self.graph.predecessors(summary) if len(p) == 4 and p[:3] == summary} | {summary}
 
-    def _flow(self, value: Value, target: Node, ctx: Context, cut: Cut | None = None) -> None:
-        """Add edges from a value into a node; in a no-grad context, computed values are cut."""
+    def _flow(self, value: Value, target: Node, ctx: Context, cut: Cut | None = None, held: bool = False) -> None:
+        """Add edges from a value into a node; in a no-grad context, computed values are cut. ``held``: the
+        node may hold the derived values' objects rather than be computed from them."""
         derive_cut = cut or ctx.no_grad
         for src in value.alias:
             if src != target:
                 self._edge(src, target, alias=cut is None, cut=cut)
         for src in value.derive:
             if src != target:
-                self._edge(src, target, alias=False, cut=derive_cut)
+                self._edge(src, target, alias=False, cut=derive_cut, held=held)
 
-    def _edge(self, src: Node, dst: Node, alias: bool, cut: Cut | None, part: bool = False) -> None:
-        """``alias``: dst is the same object; ``part``: dst holds parts of it (its submodules or parameters);
-        neither: dst is computed from src."""
+    def _edge(self, src: Node, dst: Node, alias: bool, cut: Cut | None, held: bool = False) -> None:
+        """``alias``: dst is the same object as src. ``held``: dst may hold src rather than be computed from it
+        (`model.state_dict()`, `strategy.setup(model)`). Neither: dst is computed from src."""
         data = self.graph.get_edge_data(src, dst)
         if data is not None:
             # keep the strongest claim: a clean edge beats a cut one, an alias edge beats a derived one
             if data["cut"] is not None and cut is None:
                 data["cut"] = None
             data["alias"] = data["alias"] or alias
-            data["part"] = data["part"] and part
+            data["held"] = data["held"] and held
             return
-        self.graph.add_edge(src, dst, alias=alias, cut=cut, part=part)
+        self.graph.add_edge(src, dst, alias=alias, cut=cut, held=held)
 
     # -- expressions ------------------------------------------------------------------------
     def eval(self, expr: cst.BaseExpression, ctx: Context) -> Value:
@@ -479,10 +480,13 @@ class FlowGraph:
         self._flow(value, node, ctx, cut=cut)
         return Value(derive=frozenset({node}))
 
-    def _call_node(self, call: cst.Call, ctx: Context, value: Value, kind: str = "call", **attrs) -> Value:
+    def _call_node(self, call: cst.Call, ctx: Context, value: Value, kind: str = "call", held: Value = EMPTY,
+                   **attrs) -> Value:
+        """A call's result, computed from ``value`` and perhaps holding the objects in ``held``."""
         node = ("call", id(call))
         self.graph.add_node(node, kind=kind, site=call, module=ctx.module, **attrs)
         self._flow(value.derived(), node, ctx)
+        self._flow(held.derived(), node, ctx, held=True)
         return Value(alias=frozenset({node}))
 
     def _eval_Call(self, call: cst.Call, ctx: Context) -> Value:
@@ -567,16 +571,16 @@ class FlowGraph:
             for node in receiver.nodes:
                 self._flow(all_args, node, ctx)
             return EMPTY
-        if method in names.PART_METHODS:  # model.modules(), .state_dict(): parts of the object, not computed from it
-            result = self._call_node(call, ctx, all_args)
-            for src in receiver.nodes:
-                self._edge(src, ("call", id(call)), alias=False, cut=None, part=True)
-            return result
+        if method in names.PART_METHODS or method and "state_dict" in method:  # parts of the object, not computed from it
+            return self._call_node(call, ctx, all_args, held=receiver)
         if qualified & names.VALUELESS_BUILTINS or isinstance(func, cst.Attribute) and _is_string(func.value):
             return EMPTY  # isinstance(m, nn.Linear), len(xs), ", ".join(names): never a tensor
-        # anything else is opaque: its result is computed from the callee (a layer's weights) and what went in
-        return self._call_node(call, ctx, self.eval(func, ctx) | all_args,
-                               library_function=self._is_library_function(func, ctx))
+        # anything else is opaque: its result is computed from the callee (a layer's weights) and what went in;
+        # an object handed to a call that is not torch's (`strategy.setup(model)`) may come back wrapped, not computed
+        callee = self.eval(func, ctx)
+        if any(q.startswith("torch.") for q in qualified):
+            return self._call_node(call, ctx, callee | all_args)
+        return self._call_node(call, ctx, callee, held=all_args, library_function=self._is_library_function(func, ctx))
 
     def _returned_elements(self, element: cst.Element, ctx: Context):
         """For `model, opt = build(...)`: the expression `build` returns in the element's position."""

@@ -85,7 +85,7 @@ class LossFlow:
                 edge = self.graph.edges[current, succ]
                 if edge["cut"] is not None or self.graph.nodes[succ].get("library_function"):
                     continue
-                state = (succ, derived or not (edge["alias"] or edge["part"]))
+                state = (succ, derived or not (edge["alias"] or edge["held"]))
                 if state not in seen:
                     seen.add(state)
                     queue.append(state)

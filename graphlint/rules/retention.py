@@ -63,7 +63,10 @@ class GraphKeptAcrossIterations(Rule):
         name = acc.target.value
         bound_inside = any(isinstance(t.target, cst.Name) and t.target.value == name
                            for a in walk(loop.body, cst.Assign) for t in a.targets)
-        return not bound_inside
+        # a worklist (`stack.extend(...)` and `stack.pop()` in one loop) does not grow with the iterations
+        worklist = any(isinstance(c.func, cst.Attribute) and c.func.attr.value in ("pop", "popleft") and
+                       isinstance(c.func.value, cst.Name) and c.func.value.value == name for c in walk(loop, cst.Call))
+        return not bound_inside and not worklist
 
 
 def _only_called_without_grad(flow, mod, fn) -> bool:
