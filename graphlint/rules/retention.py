@@ -30,7 +30,8 @@ class GraphKeptAcrossIterations(Rule):
                 else flow.eval(acc.target, acc.ctx).nodes
             if target_nodes & losses.reaches_loss:
                 continue  # accumulated on purpose, then backpropagated (gradient accumulation by summing)
-            if not (self._persistent_attribute(acc) or self._outlives_loop(acc, mod, training_loops, analysis.flow)):
+            if not (self._persistent_attribute(acc, mod, training_loops, flow) or
+                    self._outlives_loop(acc, mod, training_loops, flow)):
                 continue
             what = mod.code(acc.site)
             yield Report(acc.site, f"`{what}` keeps a tensor that still carries its autograd graph, so every "
@@ -38,12 +39,17 @@ class GraphKeptAcrossIterations(Rule):
                          "`loss.detach()` instead.", module=mod)
 
     @staticmethod
-    def _persistent_attribute(acc) -> bool:
-        """`self.total += x` outside forward(): the object outlives the step."""
+    def _persistent_attribute(acc, mod, training_loops, flow) -> bool:
+        """`self.total += x` outside forward(), where it happens every iteration: in a training loop, in a step
+        hook (`training_step`, `on_train_batch_end`), or in a method called from a loop. The object outlives
+        the step; a one-off setup method keeping something is not an iteration's graph."""
         target = acc.target
         fn = acc.ctx.function
-        return isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and \
-            target.value.value == "self" and fn is not None and fn.name.value not in ("forward", "__init__", "__call__")
+        if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self"
+                and fn is not None and fn.name.value not in ("forward", "__init__", "__call__")):
+            return False
+        return any(a is t for a in mod.ancestors(acc.site) for t in training_loops) or \
+            _runs_every_iteration(flow, mod, fn)
 
     @staticmethod
     def _outlives_loop(acc, mod, training_loops, flow) -> bool:
@@ -67,6 +73,23 @@ class GraphKeptAcrossIterations(Rule):
         worklist = any(isinstance(c.func, cst.Attribute) and c.func.attr.value in ("pop", "popleft") and
                        isinstance(c.func.value, cst.Name) and c.func.value.value == name for c in walk(loop, cst.Call))
         return not bound_inside and not worklist
+
+
+STEP_HOOK_SUFFIXES = ("_step", "_step_end", "_batch_start", "_batch_end", "_epoch_end")
+
+
+def _runs_every_iteration(flow, mod, fn, depth: int = 0) -> bool:
+    """A framework's per-step hook, or a function called in a loop of the file (directly or through others)."""
+    if fn.name.value.endswith(STEP_HOOK_SUFFIXES):
+        return True
+    if depth > 2:
+        return False
+    for call, ctx in flow.call_sites(mod, fn):
+        if any(isinstance(a, (cst.For, cst.While)) for a in ctx.module.ancestors(call)):
+            return True
+        if ctx.function is not None and _runs_every_iteration(flow, ctx.module, ctx.function, depth + 1):
+            return True
+    return False
 
 
 def _only_called_without_grad(flow, mod, fn) -> bool:

@@ -350,6 +350,27 @@ def encode(stem, x, mode: Literal["rgb", "multispectral"] = "rgb"):
         return stem.multispectral(x)
     return stem.rgb(x)
 """,
+    "setup_registers_a_wrapped_model_once": """
+class Launcher:
+    def __init__(self, strategy):
+        self.strategy = strategy
+        self.registered = []
+        self.history = []
+
+    def setup(self, model):
+        self.strategy.engine = model
+        wrapped = self.strategy.wrap(model)
+        self.registered.append(wrapped)
+        return wrapped, torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def train_step(self, model, optimizer, x, y):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        self.history.append(loss.item())
+""",
 }
 
 
@@ -381,6 +402,7 @@ BROKEN_TWINS = [
     ("lbfgs_closure", "    loss.backward()\n", "", "GL204"),
     ("trainer_keeps_models_and_optimizers_in_lists", "loss = F.cross_entropy(model(x), y)\n",
      "loss = F.cross_entropy(model(x), y)\n            self.frozen_names.append(loss)\n", "GL401"),
+    ("setup_registers_a_wrapped_model_once", "self.history.append(loss.item())", "self.history.append(loss)", "GL401"),
     ("stand_in_optimizer_with_zero_lr", "model.parameters(), lr=0.1", "model.parameters(), lr=0.0", "GL601"),
     ("learning_rate_set_by_hand", "        group[\"lr\"] = 1e-3 * min(1.0, (step + 1) / 100)\n", "        pass\n", "GL601"),
 ]
