@@ -295,8 +295,9 @@ class FlowGraph:
                 self.graph.add_node(field, label=f"{target.value}[{name!r}]")
                 self._flow(field_value, field, ctx)
         elif isinstance(target, cst.Attribute):
-            for node in self.attribute_nodes(target, ctx, for_write=True):
-                self._flow(value, node, ctx)
+            if target.attr.value not in names.METADATA_ATTRIBUTES:  # `p.grad = g` does not make g part of p's value
+                for node in self.attribute_nodes(target, ctx, for_write=True):
+                    self._flow(value, node, ctx)
             if target.attr.value == "requires_grad":
                 if isinstance(stmt, cst.Assign) and self.always_false(stmt.value, ctx):
                     frozen = (self.eval(target.value, ctx), stmt, ctx.module)

@@ -58,9 +58,11 @@ class GradientsWipedBeforeStep(Rule):
     def check(self, analysis) -> Iterator[Report]:
         for body in analysis.steps.bodies:
             for step in plain_steps(body):
-                for event in events_before(body, step):
-                    if event.kind in (BACKWARD, ZERO_GRAD, STEP):
-                        break
+                before = events_before(body, step)
+                nearest = next((e for e in before if e.kind in (BACKWARD, ZERO_GRAD, STEP)), None)
+                if nearest is None or nearest.kind != BACKWARD:
+                    continue  # no backward() leads here: gradients set by hand (an optimizer test) are not wiped
+                for event in before[:before.index(nearest)]:
                     if event.kind == GRAD_EDIT and event.detail:
                         mod = event.module
                         yield Report(event.node, f"`{mod.code(event.node)}` runs after backward() and before "

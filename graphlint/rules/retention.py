@@ -67,8 +67,8 @@ class GraphKeptAcrossIterations(Rule):
                     or _only_called_without_grad(flow, mod, fn):
                 return False
         name = acc.target.value
-        bound_inside = any(isinstance(t.target, cst.Name) and t.target.value == name
-                           for a in walk(loop.body, cst.Assign) for t in a.targets)
+        bound_inside = any(isinstance(n, cst.Name) and n.value == name
+                           for a in walk(loop.body, cst.Assign) for t in a.targets for n in _bound_names(t.target))
         # a worklist (`stack.extend(...)` and `stack.pop()` in one loop) does not grow with the iterations
         worklist = any(isinstance(c.func, cst.Attribute) and c.func.attr.value in ("pop", "popleft") and
                        isinstance(c.func.value, cst.Name) and c.func.value.value == name for c in walk(loop, cst.Call))
@@ -93,11 +93,23 @@ def _runs_every_iteration(flow, mod, fn, depth: int = 0) -> bool:
 
 
 def _only_called_without_grad(flow, mod, fn) -> bool:
-    """Every call of ``fn`` in the file sits in a `with torch.no_grad()` block (or there is none to see)."""
+    """Every call of ``fn`` in the file sits in a `with torch.no_grad()` block or a `@torch.no_grad()` function
+    (or there is none to see)."""
     from graphlint.engine import names
 
     sites = flow.call_sites(mod, fn)
     if not sites:
         return True
-    return all(any(isinstance(a, cst.With) and any(mod.is_any(i.item, names.NO_GRAD_CONTEXTS) for i in a.items)
+    return all(any(isinstance(a, cst.With) and any(mod.is_any(i.item, names.NO_GRAD_CONTEXTS) for i in a.items) or
+                   isinstance(a, cst.FunctionDef) and any(mod.is_any(d.decorator, names.NO_GRAD_CONTEXTS)
+                                                          for d in a.decorators)
                    for a in mod.ancestors(call)) for call, _ in sites)
+
+
+def _bound_names(target: cst.BaseExpression):
+    """The expressions an assignment target binds: itself, or each element of `a, (b, c) = ...`."""
+    if isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from _bound_names(element.value)
+    else:
+        yield target

@@ -371,6 +371,51 @@ class Launcher:
         optimizer.step()
         self.history.append(loss.item())
 """,
+    "gradients_set_by_hand_in_an_optimizer_test": """
+def test_step_with_zero_gradients_stays_finite():
+    params = [nn.Parameter(torch.ones(4, 4)), nn.Parameter(torch.ones(4, 4))]
+    opt = torch.optim.Adam(params, lr=1e-2)
+    loss = sum(p.sum() for p in params)
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    assert all(torch.isfinite(p).all() for p in params)
+""",
+    "ema_update_in_chunks_without_grad": """
+import copy
+
+
+def lerp_in_chunks(ema_values, model_values, weight, chunk=4):
+    chunk_ema, chunk_model = [], []
+    for ema_v, model_v in zip(ema_values, model_values):
+        if len(chunk_ema) == chunk:
+            torch._foreach_lerp_(chunk_ema, chunk_model, weight)
+            chunk_ema, chunk_model = [], []
+        chunk_ema.append(ema_v)
+        chunk_model.append(model_v)
+    if chunk_ema:
+        torch._foreach_lerp_(chunk_ema, chunk_model, weight)
+
+
+class Ema:
+    def __init__(self, model):
+        self.shadow = copy.deepcopy(model)
+
+    @torch.no_grad()
+    def update(self, model):
+        lerp_in_chunks(list(self.shadow.parameters()), [p * 1.0 for p in model.parameters()], 0.001)
+
+
+model = MLP()
+ema = Ema(model)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    ema.update(model)
+""",
 }
 
 
@@ -403,6 +448,8 @@ BROKEN_TWINS = [
     ("trainer_keeps_models_and_optimizers_in_lists", "loss = F.cross_entropy(model(x), y)\n",
      "loss = F.cross_entropy(model(x), y)\n            self.frozen_names.append(loss)\n", "GL401"),
     ("setup_registers_a_wrapped_model_once", "self.history.append(loss.item())", "self.history.append(loss)", "GL401"),
+    ("gradients_set_by_hand_in_an_optimizer_test", "    for p in params:\n        p.grad =",
+     "    loss.backward()\n    for p in params:\n        p.grad =", "GL202"),
     ("stand_in_optimizer_with_zero_lr", "model.parameters(), lr=0.1", "model.parameters(), lr=0.0", "GL601"),
     ("learning_rate_set_by_hand", "        group[\"lr\"] = 1e-3 * min(1.0, (step + 1) / 100)\n", "        pass\n", "GL601"),
 ]
