@@ -57,6 +57,13 @@ class Value:
 EMPTY = Value()
 
 
+def _called_name(func: cst.BaseExpression) -> str:
+    """`get_state_dict` for `get_state_dict(m)` and `self.get_state_dict(m)`; '' for other callees."""
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return func.value if isinstance(func, cst.Name) else ""
+
+
 def _is_string(expr: cst.BaseExpression) -> bool:
     return isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString))
 
@@ -572,8 +579,8 @@ class FlowGraph:
             for node in receiver.nodes:
                 self._flow(all_args, node, ctx)
             return EMPTY
-        if method in names.PART_METHODS or method and "state_dict" in method:  # parts of the object, not computed from it
-            return self._call_node(call, ctx, all_args, held=receiver)
+        if method in names.PART_METHODS or "state_dict" in _called_name(func):  # parts of the object, not computed from it
+            return self._call_node(call, ctx, EMPTY, held=receiver | all_args)
         if qualified & names.VALUELESS_BUILTINS or isinstance(func, cst.Attribute) and _is_string(func.value):
             return EMPTY  # isinstance(m, nn.Linear), len(xs), ", ".join(names): never a tensor
         # anything else is opaque: its result is computed from the callee (a layer's weights) and what went in;
