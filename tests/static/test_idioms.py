@@ -274,9 +274,12 @@ for step in range(100):
     optimizer.step()
 """,
     "trainer_keeps_models_and_optimizers_in_lists": """
+from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+
 class Trainer:
     def __init__(self):
-        self.models, self.optimizers, self.frozen_names = [], [], []
+        self.models, self.optimizers, self.frozen_names, self.snapshots = [], [], [], []
 
     def prepare(self, model, lr):
         optimizer = torch.optim.SGD(model.parameters(), lr=lr)
@@ -294,6 +297,8 @@ class Trainer:
             loss = F.cross_entropy(model(x), y)
             loss.backward()
             optimizer.step()
+            if step % 50 == 0:
+                self.snapshots.append(get_model_state_dict(model))
 
 
 trainer = Trainer()
