@@ -27,8 +27,16 @@ class ClassInfo:
     attr_values: dict[str, list[tuple[cst.BaseExpression, cst.FunctionDef]]] = field(default_factory=dict)
     # class-body defaults (dataclass fields, class attributes): name -> value
     field_defaults: dict[str, cst.BaseExpression] = field(default_factory=dict)
-    # attribute name -> reads of `self.<name>` in the methods, with the method's name (filled by the rules that ask)
-    self_reads: dict[str, list[tuple[cst.Attribute, str]]] | None = None
+
+    @cached_property
+    def self_reads(self) -> dict[str, list[tuple[cst.Attribute, str]]]:
+        """Attribute name -> reads of `self.<name>` in the methods, with the method's name (one walk per class)."""
+        reads: dict[str, list[tuple[cst.Attribute, str]]] = {}
+        for name, method in self.methods.items():
+            for node in walk(method.body, cst.Attribute):
+                if isinstance(node.value, cst.Name) and node.value.value == "self" and not self.module.is_written(node):
+                    reads.setdefault(node.attr.value, []).append((node, name))
+        return reads
 
 
 class ModuleAnalysis:
@@ -87,6 +95,11 @@ class ModuleAnalysis:
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         return self.parents.get(node)
+
+    def is_written(self, node: cst.CSTNode) -> bool:
+        """The target of an assignment (`node = ...`), not a read."""
+        parent = self.parents.get(node)
+        return isinstance(parent, cst.AssignTarget) and parent.target is node
 
     def ancestors(self, node: cst.CSTNode):
         node = self.parents.get(node)

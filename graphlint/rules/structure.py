@@ -26,18 +26,7 @@ def creates_parameters(mod: ModuleAnalysis, expr: cst.BaseExpression) -> bool:
 
 def self_reads(cls: ClassInfo, attr: str) -> list[tuple[cst.Attribute, str]]:
     """Every read of `self.<attr>` in the class's methods, with the method's name."""
-    return _self_reads_by_attr(cls).get(attr, [])
-
-
-def _self_reads_by_attr(cls: ClassInfo) -> dict[str, list[tuple[cst.Attribute, str]]]:
-    """One walk per class (not per attribute): attr -> reads of `self.<attr>`, memoised on the class."""
-    if cls.self_reads is None:
-        cls.self_reads = {}
-        for name, method in cls.methods.items():
-            for node in walk(method.body, cst.Attribute):
-                if _is_self(node.value) and not _is_store(cls.module, node):
-                    cls.self_reads.setdefault(node.attr.value, []).append((node, name))
-    return cls.self_reads
+    return cls.self_reads.get(attr, [])
 
 
 @register
@@ -97,7 +86,7 @@ class UnusedLayer(Rule):
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
-        used_anywhere = {n.attr.value for n in mod.all(cst.Attribute) if not _is_store(mod, n)}
+        used_anywhere = {n.attr.value for n in mod.all(cst.Attribute) if not mod.is_written(n)}
         dynamic = any(isinstance(n.func, cst.Name) and n.func.value in ("getattr", "vars") or
                       isinstance(n.func, cst.Attribute) and n.func.attr.value in ("children", "named_children", "modules",
                                                                                     "named_modules", "__dict__")
@@ -116,11 +105,6 @@ class UnusedLayer(Rule):
                         yield Report(value, f"`self.{attr}` = `{mod.code(value)}` is never used: no forward path "
                                      "reads it, so its parameters never get a gradient (and still cost memory, "
                                      "optimizer state and DDP's unused-parameter checks). Use it in forward() or remove it.")
-
-
-def _is_store(mod: ModuleAnalysis, node: cst.Attribute) -> bool:
-    parent = mod.parent(node)
-    return isinstance(parent, cst.AssignTarget) and parent.target is node
 
 
 @register
