@@ -319,14 +319,20 @@ class FlowGraph:
         elif isinstance(target, cst.StarredElement):
             self._assign(target.value, value, ctx, stmt)
 
-    def always_false(self, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
-        """`False`, or a name (a helper's `requires_grad` parameter) that is only ever given False."""
-        if _is_false(expr):
+    def always(self, expr: cst.BaseExpression, ctx: Context, test: Callable[[cst.BaseExpression], bool],
+               names_deep: int = 3) -> bool:
+        """``test`` holds for the expression or, for a name, for every value it is ever given (assignments,
+        arguments at the call sites), following at most ``names_deep`` names."""
+        if test(expr):
             return True
-        if isinstance(expr, cst.Name) and depth < 3:
+        if isinstance(expr, cst.Name) and names_deep > 0:
             values = list(self.assigned_values(expr, ctx))
-            return bool(values) and all(self.always_false(v, c, depth + 1) for v, c in values)
+            return bool(values) and all(self.always(v, c, test, names_deep - 1) for v, c in values)
         return False
+
+    def always_false(self, expr: cst.BaseExpression, ctx: Context) -> bool:
+        """`False`, or a name (a helper's `requires_grad` parameter) that is only ever given False."""
+        return self.always(expr, ctx, _is_false)
 
     def var_node(self, name: cst.Name, ctx: Context) -> Node:
         """The summary node of a name: every definition of it flows here (for reads from other scopes)."""
@@ -590,21 +596,23 @@ class FlowGraph:
             return self._call_node(call, ctx, callee | all_args)
         return self._call_node(call, ctx, callee, held=all_args, library_function=self._is_library_function(func, ctx))
 
-    def _returned_elements(self, element: cst.Element, ctx: Context):
-        """For `model, opt = build(...)`: the expression `build` returns in the element's position."""
-        target = ctx.module.parent(element)
-        holder = ctx.module.parent(target)
-        stmt = ctx.module.parent(holder) if isinstance(holder, cst.AssignTarget) else None
-        if not isinstance(stmt, cst.Assign) or not isinstance(stmt.value, cst.Call):
-            return
-        found = self.callee(stmt.value, ctx)
+    def _unpacked_values(self, element: cst.Element, ctx: Context):
+        """For `a, b = x, y`: `y` for `b`; for `model, opt = build(...)`: what `build` returns in that position."""
+        found = _unpacking(ctx.module, element)
         if found is None:
             return
-        fmod, fn, cls, _ = found
-        index = list(target.elements).index(element)
-        for ret in _returns(fn):
-            if isinstance(ret.value, (cst.Tuple, cst.List)) and len(ret.value.elements) == len(target.elements):
-                yield ret.value.elements[index].value, Context(fmod, fn, cls)
+        target, stmt = found
+        value = _element_at(stmt.value, target, element)
+        if value is not None:
+            yield value, ctx
+            return
+        callee = self.callee(stmt.value, ctx) if isinstance(stmt.value, cst.Call) else None
+        if callee is not None:
+            fmod, fn, cls, _ = callee
+            for ret in _returns(fn):
+                value = _element_at(ret.value, target, element)
+                if value is not None:
+                    yield value, Context(fmod, fn, cls)
 
     def _is_library_function(self, func: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
         """A call into another library's function (`np.mean`, `utils.evaluate(model)`, `init = deepspeed.initialize;
@@ -795,11 +803,7 @@ class FlowGraph:
             node = binding.node
             parent = mod.parent(node)
             if isinstance(parent, cst.Element):
-                value = _unpacked_value(mod, parent)
-                if value is not None:
-                    yield value, ctx
-                else:
-                    yield from self._returned_elements(parent, ctx)
+                yield from self._unpacked_values(parent, ctx)
             elif isinstance(parent, cst.AssignTarget):
                 stmt = mod.parent(parent)
                 if isinstance(stmt, cst.Assign) and parent.target is node:
@@ -902,15 +906,19 @@ def _merge(a: dict, b: dict) -> dict:
     return {k: a[k] | b[k] for k in a.keys() & b.keys()}
 
 
-def _unpacked_value(mod: ModuleAnalysis, element: cst.Element) -> cst.BaseExpression | None:
-    """For `a, b = x, y`: the expression assigned to the element's name (`y` for `b`)."""
+def _unpacking(mod: ModuleAnalysis, element: cst.Element) -> tuple[cst.Tuple | cst.List, cst.Assign] | None:
+    """For an element of `a, b = ...`: the target tuple and the assignment."""
     target = mod.parent(element)
     stmt = mod.parent(mod.parent(target)) if isinstance(mod.parent(target), cst.AssignTarget) else None
     if not isinstance(target, (cst.Tuple, cst.List)) or not isinstance(stmt, cst.Assign):
         return None
-    value = stmt.value
-    if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
-        return value.elements[list(target.elements).index(element)].value
+    return target, stmt
+
+
+def _element_at(values: cst.BaseExpression, target: cst.Tuple | cst.List, element: cst.Element):
+    """In `a, b = x, y`: the value in the element's position (`y` for `b`), when the lengths match."""
+    if isinstance(values, (cst.Tuple, cst.List)) and len(values.elements) == len(target.elements):
+        return values.elements[list(target.elements).index(element)].value
     return None
 
 

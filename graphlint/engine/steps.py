@@ -157,17 +157,17 @@ class TrainingSteps:
             return True
         return bool(call.args) and self.is_zero(call.args[0].value, ctx)
 
-    def is_zero(self, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
+    def is_zero(self, expr: cst.BaseExpression, ctx: Context) -> bool:
         """A literal 0, `1 // k` (0 for any k > 1), or a name only ever assigned such a value."""
-        if isinstance(expr, (cst.Integer, cst.Float)):
-            return float(expr.evaluated_value) == 0.0
-        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.FloorDivide):
-            return isinstance(expr.left, cst.Integer) and expr.left.evaluated_value in (0, 1) and \
-                not isinstance(expr.right, cst.Integer)
-        if isinstance(expr, cst.Name) and depth < 3:
-            values = [v for v, vctx in self.flow.assigned_values(expr, ctx)]
-            return bool(values) and all(self.is_zero(v, ctx, depth + 1) for v in values)
-        return False
+        return self.flow.always(expr, ctx, _is_zero_literal)
+
+
+def _is_zero_literal(expr: cst.BaseExpression) -> bool:
+    if isinstance(expr, (cst.Integer, cst.Float)):
+        return float(expr.evaluated_value) == 0.0
+    return isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.FloorDivide) and \
+        isinstance(expr.left, cst.Integer) and expr.left.evaluated_value in (0, 1) and \
+        not isinstance(expr.right, cst.Integer)
 
 
 def _is_grad(expr: cst.BaseExpression) -> bool:

@@ -130,15 +130,10 @@ class LearningRateStaysZero(Rule):
             return False
         ctx = Context(mod, mod.enclosing_function(call), mod.enclosing_class(call))
 
-        def plain(expr, depth=0) -> bool:
-            if isinstance(expr, cst.Call):
-                return bool(mod.qualified(expr) & TENSOR_FACTORIES)
-            if isinstance(expr, cst.Name) and depth < 2:
-                values = list(analysis.flow.assigned_values(expr, ctx))
-                return bool(values) and all(plain(v, depth + 1) for v, _ in values)
-            return False
+        def tensor_factory(expr) -> bool:
+            return isinstance(expr, cst.Call) and bool(mod.qualified(expr) & TENSOR_FACTORIES)
 
-        return all(plain(el.value) for el in params.elements)
+        return all(analysis.flow.always(el.value, ctx, tensor_factory, names_deep=2) for el in params.elements)
 
     @staticmethod
     def _floor_divided_steps(analysis, fn_expr, call) -> Iterator[cst.BinaryOperation]:
