@@ -173,7 +173,8 @@ def compare(findings: list[dict], verdicts: dict[Key, dict], projects: list[Proj
     print(f"judged findings that disappeared ({len(gone)}):")
     for k in gone:
         print(f"  {k[0]}:{k[1]}: {k[2]} (was {verdicts[k]['verdict']}: {verdicts[k]['why']})")
-    print(f"\njudged precision of this run: {precision(judged)}; {len(new)} findings unjudged")
+    print(f"\njudged precision of this run: {precision(judged)}; {len(new)} findings unjudged "
+          f"(all {len(verdicts)} verdicts on file: {precision(list(verdicts.values()))})")
     print(f"  verdicts: {dict(Counter(r['verdict'] for r in judged))}")
     for rule in sorted({r["rule"] for r in judged}):
         print(f"  {rule} {precision([r for r in judged if r['rule'] == rule])}")
