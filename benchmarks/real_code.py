@@ -20,7 +20,8 @@ The output: files, lines, findings and errors per project; totals by rule; every
 with its source line; then the comparison with `real_code_findings.tsv` (one verdict per
 finding, judged by reading it in context): findings not yet judged, judged findings that
 disappeared, and judged precision overall and per rule, where
-precision = (real bug + true but harmless) / all judged findings of this run.
+precision = (real bug + true but harmless) / all judged findings of this run; a wrong finding's
+`mechanism` names the analysis gap behind it (each explained with a minimal example in real_code_mechanisms.md).
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ BIN = Path(sys.executable).parent
 DEFAULT_CACHE = Path(os.environ.get("GRAPHLINT_REALCODE", "/work/realcode"))
 GOOD = {"real bug", "true but harmless"}
 VERDICT_NAMES = GOOD | {"wrong"}
+COLUMNS = ["path", "line", "rule", "verdict", "why", "mechanism"]   # mechanism: why a wrong finding is wrong
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,9 @@ def compare(findings: list[dict], verdicts: dict[Key, dict], projects: list[Proj
     print(f"  verdicts: {dict(Counter(r['verdict'] for r in judged))}")
     for rule in sorted({r["rule"] for r in judged}):
         print(f"  {rule} {precision([r for r in judged if r['rule'] == rule])}")
+    print("wrong findings of this run by mechanism:")
+    for mechanism, n in Counter(r["mechanism"] for r in judged if r["verdict"] == "wrong").most_common():
+        print(f"  {n:>4}  {mechanism}")
 
 
 def write_verdict_stub(findings: list[dict], verdicts: dict[Key, dict], path: Path) -> None:
@@ -185,9 +190,9 @@ def write_verdict_stub(findings: list[dict], verdicts: dict[Key, dict], path: Pa
     rows = list(verdicts.values())
     for f in sorted(findings, key=lambda f: (f["path"], f["line"], f["rule"])):
         if (f["path"], f["line"], f["rule"]) not in verdicts:
-            rows.append({"path": f["path"], "line": f["line"], "rule": f["rule"], "verdict": "", "why": ""})
+            rows.append({"path": f["path"], "line": f["line"], "rule": f["rule"], "verdict": "", "why": "", "mechanism": ""})
     with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, ["path", "line", "rule", "verdict", "why"], delimiter="\t", lineterminator="\n")
+        w = csv.DictWriter(fh, COLUMNS, delimiter="\t", lineterminator="\n")
         w.writeheader()
         w.writerows(sorted(rows, key=lambda r: (r["path"], int(r["line"]), r["rule"])))
 
