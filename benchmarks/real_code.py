@@ -4,7 +4,7 @@ Precision work: each finding on correct code is a bug in the analysis. The corpu
 training code (scripts, examples, recipes, trainers, RL algorithms) of the pinned PyPI
 packages in `real_code_corpus.toml`; it is not part of the repository:
 
-    python benchmarks/real_code.py --fetch     # pip download + extract into $GRAPHLINT_REALCODE (default /work/realcode)
+    python benchmarks/real_code.py --fetch     # pip download, extract to $GRAPHLINT_REALCODE or /work/realcode
     python benchmarks/real_code.py             # run graphlint over the training files, compare with the verdicts
     python benchmarks/real_code.py --project cleanrl --project timm    # only these
 
@@ -190,7 +190,8 @@ def write_verdict_stub(findings: list[dict], verdicts: dict[Key, dict], path: Pa
     rows = list(verdicts.values())
     for f in sorted(findings, key=lambda f: (f["path"], f["line"], f["rule"])):
         if (f["path"], f["line"], f["rule"]) not in verdicts:
-            rows.append({"path": f["path"], "line": f["line"], "rule": f["rule"], "verdict": "", "why": "", "mechanism": ""})
+            rows.append({"path": f["path"], "line": f["line"], "rule": f["rule"],
+                         "verdict": "", "why": "", "mechanism": ""})
     with path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, COLUMNS, delimiter="\t", lineterminator="\n")
         w.writeheader()
@@ -201,11 +202,14 @@ def write_verdict_stub(findings: list[dict], verdicts: dict[Key, dict], path: Pa
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="corpus root (default $GRAPHLINT_REALCODE or %(default)s)")
-    ap.add_argument("--fetch", action="store_true", help="download and extract the manifest's packages, write the file list")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                    help="corpus root (default $GRAPHLINT_REALCODE or %(default)s)")
+    ap.add_argument("--fetch", action="store_true",
+                    help="download and extract the manifest's packages, write the file list")
     ap.add_argument("--project", action="append", help="only this project (repeatable)")
     ap.add_argument("--json", type=Path, help="also write every finding and error here")
-    ap.add_argument("--stub", type=Path, help="write the verdicts TSV plus this run's unjudged findings (empty verdict) here")
+    ap.add_argument("--stub", type=Path,
+                    help="write the verdicts TSV plus this run's unjudged findings (empty verdict) here")
     args = ap.parse_args()
     cache = args.cache.resolve()
     selection, projects = load_manifest()
