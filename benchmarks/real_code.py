@@ -7,6 +7,7 @@ packages in `real_code_corpus.toml`; it is not part of the repository:
     python benchmarks/real_code.py --fetch     # pip download, extract to $GRAPHLINT_REALCODE or /work/realcode
     python benchmarks/real_code.py             # run graphlint over the training files, compare with the verdicts
     python benchmarks/real_code.py --project cleanrl --project timm    # only these
+    python benchmarks/real_code.py --preflight /path/to/torch-preflight  # its counts beside ours
 
 Which files count as training files (the selection rule, applied here, never by hand): a
 `.py` file under one of the project's `include` globs, not under a tests/docs folder, whose
@@ -124,13 +125,22 @@ def training_files(project: Project, selection: Selection, cache: Path) -> list[
 
 # --- running --------------------------------------------------------------------------------
 
-def graphlint(files: list[str], cache: Path) -> dict:
-    proc = subprocess.run(["nice", str(BIN / "graphlint"), "--no-cache", "--isolated", "--format", "json", *files],
-                          cwd=cache, capture_output=True, text=True)
+def run_json(cmd: list[str], cache: Path) -> dict:
+    proc = subprocess.run(["nice", *cmd], cwd=cache, capture_output=True, text=True)
     try:
         return json.loads(proc.stdout)
     except json.JSONDecodeError:
-        sys.exit(f"graphlint gave no JSON (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+        sys.exit(f"{cmd[0]} gave no JSON (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+
+
+def graphlint(files: list[str], cache: Path) -> dict:
+    return run_json([str(BIN / "graphlint"), "--no-cache", "--isolated", "--format", "json", *files], cache)
+
+
+def preflight(exe: str, files: list[str], cache: Path) -> Counter:
+    """torch-preflight (the nearest static peer) on the same files: its diagnostics by rule."""
+    doc = run_json([exe, "check", "-f", "json", "--fail-on", "error", *files], cache)
+    return Counter(d["code"] for d in doc.get("diagnostics", []))
 
 
 def source_line(cache: Path, path: str, line: int) -> str:
@@ -208,6 +218,7 @@ def main() -> int:
                     help="download and extract the manifest's packages, write the file list")
     ap.add_argument("--project", action="append", help="only this project (repeatable)")
     ap.add_argument("--json", type=Path, help="also write every finding and error here")
+    ap.add_argument("--preflight", metavar="EXE", help="torch-preflight executable to run side by side")
     ap.add_argument("--stub", type=Path,
                     help="write the verdicts TSV plus this run's unjudged findings (empty verdict) here")
     args = ap.parse_args()
@@ -234,8 +245,9 @@ def main() -> int:
     if args.fetch:
         return 0
 
-    findings, errors, by_rule, rows = [], [], Counter(), []
-    print(f"{'project':<36} {'files':>6} {'lines':>8} {'findings':>8} {'/kLOC':>6} {'errors':>6}")
+    findings, errors, by_rule, theirs, rows = [], [], Counter(), Counter(), []
+    print(f"{'project':<36} {'files':>6} {'lines':>8} {'findings':>8} {'/kLOC':>6} {'errors':>6}"
+          + ("  preflight" if args.preflight else ""))
     for p in projects:
         files = selected[p.name]
         lines = sum(len((cache / f).read_bytes().splitlines()) for f in files)
@@ -245,16 +257,26 @@ def main() -> int:
         by_rule.update(f["rule"] for f in doc["findings"])
         n = len(doc["findings"])
         rows.append((len(files), lines, n, len(doc["errors"])))
+        extra = ""
+        if args.preflight and files:
+            counts = preflight(args.preflight, files, cache)
+            theirs.update(counts)
+            extra = f"  {sum(counts.values()):>9}"
         print(f"{p.folder[:36]:<36} {len(files):>6} {lines:>8} {n:>8} {1000 * n / max(lines, 1):>6.2f} "
-              f"{len(doc['errors']):>6}", flush=True)
+              f"{len(doc['errors']):>6}{extra}", flush=True)
     files_n, lines_n, total, errors_n = (sum(col) for col in zip(*rows))
     print(f"{'TOTAL (' + str(len(projects)) + ' projects)':<36} {files_n:>6} {lines_n:>8} {total:>8} "
-          f"{1000 * total / max(lines_n, 1):>6.2f} {errors_n:>6}")
+          f"{1000 * total / max(lines_n, 1):>6.2f} {errors_n:>6}"
+          + (f"  {sum(theirs.values()):>9}" if args.preflight else ""))
 
     print("\nfindings by rule:")
     names = {f["rule"]: f["name"] for f in findings}
     for rule, n in sorted(by_rule.items()):
         print(f"  {rule} {names[rule]:<36} {n}")
+    if args.preflight:
+        print("torch-preflight diagnostics by rule:")
+        for rule, n in sorted(theirs.items()):
+            print(f"  {rule} {n}")
     if errors:
         print(f"\nfiles that could not be analysed ({len(errors)}):")
         for e in errors:
