@@ -10,7 +10,7 @@ over, so torchrun never tears a run down because of a finding.
 
 The run directory is `GRAPHLINT_TRACE_RUN_DIR` when set (a folder every rank can write to: a shared
 one for several nodes), else a temporary folder keyed by torchrun's environment: the run id,
-MASTER_ADDR:PORT and the elastic agent's pid (the parent of every local worker).
+MASTER_ADDR:PORT, the elastic agent's pid (the parent of every local worker) and the restart count.
 
 Nothing here imports torch: the helpers the tracer and child call duck-type DTensor, FSDP2 and DDP.
 """
@@ -123,7 +123,7 @@ class Rank:
             run_dir, owns = Path(given), False
         else:
             key = "-".join([env.get("TORCHELASTIC_RUN_ID", "none"), env.get("MASTER_ADDR", ""),
-                            env.get("MASTER_PORT", ""), str(os.getppid())])
+                            env.get("MASTER_PORT", ""), str(os.getppid()), env.get("TORCHELASTIC_RESTART_COUNT", "0")])
             run_dir, owns = Path(tempfile.gettempdir()) / ("graphlint-trace-" + re.sub(r"[^\w.-]", "_", key)), True
         run_dir.mkdir(parents=True, exist_ok=True)
         return cls(rank, world, run_dir, owns)
@@ -230,19 +230,17 @@ def merge(runs: list[RankRun], build_report) -> tuple[dict, list[Finding], str |
     """
     ranked = [run for run in runs if run.facts]
     informed = [run for run in ranked if run.facts.get("backward_calls")] or ranked
-    if informed:
-        doc, findings = build_report(_merge_facts(informed[0].facts, ranked))
-    else:
-        doc, findings = {"version": 1, "script": "", "steps": {}, "parameters": []}, []
+    base = informed[0].facts if informed else {"script": "", "params": []}
+    doc, findings = build_report(_merge_facts(base, ranked))
     doc["world_size"] = len(runs)
     doc["ranks"] = [_rank_summary(run) for run in runs]
     unreduced = _unreduced_names(runs)
     uneven = _mark_uneven(doc["parameters"], informed, unreduced)
-    findings += _uneven_findings(uneven, unreduced, len(runs), informed[0].facts if informed else {})
+    findings += _uneven_findings(uneven, unreduced, base)
     errors = [f"rank {run.rank}: {run.error}" for run in runs if run.error]
     missing = [run.rank for run in runs if not run.ended]
     if missing:
-        errors.append(f"rank{'s' if len(missing) > 1 else ''} {_ranks(missing)} handed over no final facts "
+        errors.append(f"{_ranks(missing)} handed over no final facts "
                       f"(quiet for {os.environ.get(WAIT_ENV, RANK_WAIT_S)} s: crashed, killed, or still waiting "
                       "in a collective); their last streamed facts are used")
         doc["missing_ranks"] = missing
@@ -324,13 +322,15 @@ def _mark_uneven(params: list[dict], informed: list[RankRun], unreduced: dict) -
 
 
 def _uneven_sentence(reached: list[int], never: list[int]) -> str:
-    where = f"the loss reaches it on rank{'s' if len(reached) > 1 else ''} {_ranks(reached)} only, " if reached else ""
-    return (f"{where}rank{'s' if len(never) > 1 else ''} {_ranks(never)} never reached it: a parameter used on "
-            f"some ranks only makes DDP's reducer fail with \"{DDP_REDUCTION_ERROR}\" (unless "
-            "find_unused_parameters=True); use it on every rank, or add 0 * its output to the loss")
+    fix = (f"makes DDP's reducer fail with \"{DDP_REDUCTION_ERROR}\" (unless find_unused_parameters=True); "
+           "use it on every rank, or add 0 * its output to the loss")
+    if reached:
+        return (f"the loss reaches it on {_ranks(reached)} only, {_ranks(never)} never reached it: a parameter "
+                f"used on some ranks only {fix}")
+    return f"DDP's reducer got no gradient for it on {_ranks(never)}: a parameter without a gradient {fix}"
 
 
-def _uneven_findings(uneven: list[dict], unreduced: dict, world_size: int, facts: dict) -> list[Finding]:
+def _uneven_findings(uneven: list[dict], unreduced: dict, facts: dict) -> list[Finding]:
     """One finding per module and set of ranks that reached its parameters, at the module's forward().
 
     An error where DDP's reducer failed on them; otherwise informational (find_unused_parameters=True
@@ -345,8 +345,9 @@ def _uneven_findings(uneven: list[dict], unreduced: dict, world_size: int, facts
         names = ", ".join(m["name"] for m in members[:4]) + (f" and {len(members) - 4} more"
                                                              if len(members) > 4 else "")
         failed = any(m["name"] in unreduced for m in members)
+        what = "used on some ranks only" if reached else f"without a gradient on {_ranks(never)}"
         msg = (f"{len(members)} parameter{'s' if len(members) != 1 else ''} of {root or 'no module'} "
-               f"{'are' if len(members) != 1 else 'is'} used on some ranks only ({names}): "
+               f"{'are' if len(members) != 1 else 'is'} {what} ({names}): "
                f"{_uneven_sentence(list(reached), list(never))}")
         if failed:
             msg = f"DDP's reducer failed (\"{DDP_REDUCTION_ERROR}\"): " + msg
@@ -359,4 +360,4 @@ def _uneven_findings(uneven: list[dict], unreduced: dict, world_size: int, facts
 
 
 def _ranks(ranks) -> str:
-    return ", ".join(map(str, ranks))
+    return f"rank{'s' if len(ranks) > 1 else ''} " + ", ".join(map(str, ranks))
