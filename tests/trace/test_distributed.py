@@ -189,3 +189,66 @@ def test_rank_0_names_the_ranks_it_never_heard_from(tmp_path):
     assert doc["missing_ranks"] == [2] and "rank 2 handed over no final facts" in error
     assert [r["ended"] for r in doc["ranks"]] == ["ran to the end", "ran to the end", "handed over no facts"]
     assert all(p["moved"] for p in doc["parameters"])
+
+
+def traced_facts(use_extra: bool) -> dict:
+    """The facts of one rank's few steps, traced in this process (a stand-in for one rank's hand-over)."""
+    from graphlint.trace.tracer import Tracer
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.extra = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+
+        def forward(self, x):
+            h = self.body(x)
+            return h + self.extra(h) if use_extra else h
+
+    tracer = Tracer(script="train.py").install()
+    try:
+        model = Net()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            model(torch.ones(1, 2)).pow(2).sum().backward()
+            opt.step()
+    finally:
+        tracer.uninstall()
+    return tracer.facts()
+
+
+def test_merge_of_ranks_that_disagree_on_reachability():
+    from graphlint.trace.distributed import RankRun, merge
+    from graphlint.trace.explain import build_report
+
+    used, unused = traced_facts(True), traced_facts(False)
+    runs = [RankRun(0, used, ending="ran to the end", ended=True),
+            RankRun(1, unused, ending="ran to the end", ended=True)]
+    doc, findings, error = merge(runs, build_report)
+    params = by_name(doc)
+    assert error is None and doc["world_size"] == 2
+    assert params["Net.extra.weight"]["moved"] is True  # moved on rank 0: moved
+    assert params["Net.extra.weight"]["reached_on_ranks"] == [0]
+    assert params["Net.extra.weight"]["never_reached_on_ranks"] == [1]
+    assert "reached_on_ranks" not in params["Net.body.weight"]
+    (note,) = [f for f in findings if f.rule == "GLT303"]
+    assert note.severity.value == "info" and "Net.extra.bias" in note.message
+
+
+def test_merge_names_what_ddp_reported_without_a_gradient_on_every_rank():
+    from graphlint.trace.distributed import RankRun, merge
+    from graphlint.trace.explain import build_report
+
+    runs = []
+    for rank in (0, 1):
+        facts = traced_facts(False)
+        extra = [p["id"] for p in facts["params"] if ".extra." in p["name"]]
+        runs.append(RankRun(rank, facts, error="RuntimeError: Expected to have finished reduction ...", ended=True,
+                            unreduced={str(rank): extra}))
+    doc, findings, error = merge(runs, build_report)
+    extra = by_name(doc)["Net.extra.weight"]
+    assert extra["cause"] == "unused-param" and "reached_on_ranks" not in extra
+    assert "DDP's reducer got no gradient for it on ranks 0, 1" in extra["explanation"]
+    (failed,) = [f for f in findings if f.message.startswith("DDP's reducer failed")]
+    assert failed.severity.value == "error" and "without a gradient on ranks 0, 1" in failed.message
+    assert error.startswith("rank 0: RuntimeError") and "rank 1: RuntimeError" in error
