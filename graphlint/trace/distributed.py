@@ -104,6 +104,7 @@ class RankRun:
 
 @dataclass
 class Rank:
+    """This process's rank under torchrun, and the run directory where the ranks hand their facts over."""
     rank: int
     world_size: int
     run_dir: Path
