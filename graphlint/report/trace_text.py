@@ -19,6 +19,9 @@ def headline(doc: dict, findings: list[Finding]) -> list[str]:
     out = [f"graphlint trace {doc.get('script', '')}: {doc.get('ended', '')}; "
            f"{steps.get('backward', 0)} backward(), {steps.get('optimizer_step_calls', 0)} step() calls "
            f"({steps.get('optimizer_steps_ran', 0)} ran, {steps.get('optimizer_steps_skipped', 0)} skipped by GradScaler)"]
+    if doc.get("world_size"):
+        out.append(f"{doc['world_size']} ranks, merged (the counts above are one rank's): "
+                   + "; ".join(f"rank {r['rank']} {r['ended']}" for r in doc.get("ranks", [])))
     if doc.get("error"):
         out.append(f"ERROR: {doc['error']}")
     if not params:

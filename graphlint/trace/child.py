@@ -45,6 +45,7 @@ def main(argv: list[str]) -> int:
     try:
         import runpy
 
+        from graphlint.trace.distributed import crash_facts
         from graphlint.trace.tracer import StopTracing, Tracer
     except ImportError as exc:
         out.write({"final": True, "error": f"cannot trace: {exc} (install torch: pip install 'graphlint[trace]')",
@@ -100,6 +101,7 @@ def main(argv: list[str]) -> int:
     except BaseException as exc:  # noqa: BLE001 - the script's own failure is part of the report
         record["how"] = "raised"
         record["error"] = f"{type(exc).__name__}: {exc}"
+        record.update(crash_facts(tracer, exc))
         traceback.print_exc()
     finally:
         os._exit = real_exit

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from graphlint.findings import FileError
+from graphlint.trace import distributed
 from graphlint.trace.explain import build_report
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a training script for a few optimizer steps under autograd instrumentation and "
                     "explain, per parameter, why it does not train.",
         usage="graphlint trace [--steps N] [--json PATH] [--svg PATH] [--sarif PATH] [--html PATH] "
-              "(SCRIPT | -m MODULE) [-- ARGS...]",
+              "[--nproc-per-node N] (SCRIPT | -m MODULE) [-- ARGS...]",
     )
     p.add_argument("--steps", type=int, default=3,
                    help="stop after N optimizer-step attempts (default 3; 0 = run to the end)")
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sarif", type=Path, metavar="PATH", help="write runtime findings as SARIF 2.1.0")
     p.add_argument("--html", type=Path, metavar="PATH", help="write a self-contained HTML report")
     p.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m MODULE")
+    p.add_argument("--nproc-per-node", "--nproc_per_node", type=int, metavar="N",
+                   help="run N processes through torch.distributed.run (as torchrun --nproc-per-node=N "
+                        "would); rank 0 writes one report from every rank's facts")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary lines")
     p.add_argument("script", nargs="?", help="the training script")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script (after --)")
@@ -135,13 +139,20 @@ def main(argv: list[str]) -> int:
     if ns.script and not Path(ns.script).is_file():
         print(f"graphlint trace: error: {ns.script}: no such file", file=sys.stderr)
         return EXIT_ERROR
-    fd, facts_path = tempfile.mkstemp(prefix="graphlint-trace-", suffix=".jsonl")
-    os.close(fd)
+    rank = distributed.Rank.from_environ()
+    if rank is None and ns.nproc_per_node and ns.nproc_per_node > 1:
+        return distributed.launch(argv, ns.nproc_per_node, PACKAGE_PARENT)
+    if rank is None:
+        fd, facts_path = tempfile.mkstemp(prefix="graphlint-trace-", suffix=".jsonl")
+        os.close(fd)
+    else:
+        facts_path = str(rank.facts_path())
     try:
         rc = run_child(None if ns.module else ns.script, ns.module, script_args, max(0, ns.steps), facts_path)
         records = read_records(facts_path)
     finally:
-        os.unlink(facts_path)
+        if rank is None:
+            os.unlink(facts_path)
     last = records[-1] if records else None
     if last and last.get("setup_error"):
         print(f"graphlint trace: error: {last['error']}", file=sys.stderr)
@@ -149,15 +160,35 @@ def main(argv: list[str]) -> int:
     facts = next((r["facts"] for r in reversed(records) if r.get("facts")), None)
     error, ending = describe_end(rc, last)
     target = ns.module or ns.script
+    script_path = None if ns.module else ns.script
+    if rank is not None:
+        return finish_rank(rank, error, ending, script_path, ns)
     facts = facts or {"script": target, "params": []}
-    facts["script_path"] = None if ns.module else ns.script
-    return write_outputs(facts, error, ending, ns)
+    facts["script_path"] = script_path
+    return write_outputs(*build_report(facts), error, ending, ns)
 
 
-def write_outputs(facts: dict, error: str | None, ending: str, ns) -> int:
+def finish_rank(rank: distributed.Rank, error: str | None, ending: str, script_path: str | None, ns) -> int:
+    """Under torchrun: hand this rank's facts over; rank 0 gathers every rank's and writes the one report."""
+    rank.hand_over(error, ending)
+    if rank.rank != 0:
+        print(f"graphlint trace: rank {rank.rank} {ending}; its facts are handed to rank 0", file=sys.stderr)
+        return EXIT_CLEAN
+    try:
+        runs = rank.gather(read_records)
+        for run in runs:
+            if run.facts:
+                run.facts["script_path"] = script_path
+        doc, findings, error = distributed.merge(runs, build_report)
+        status = write_outputs(doc, findings, error, ending, ns)
+    finally:
+        rank.clean()
+    return distributed.record_verdict(status)
+
+
+def write_outputs(doc: dict, findings: list, error: str | None, ending: str, ns) -> int:
     from graphlint.report import graph_render, trace_text
 
-    doc, findings = build_report(facts)
     doc["ended"] = ending
     if error:
         doc["error"] = error

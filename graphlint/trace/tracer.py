@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 import graphlint
 from graphlint.trace import graphwalk
+from graphlint.trace.distributed import local_shard, sharded_aliases
 
 TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 GRAPHLINT_DIR = os.path.dirname(graphlint.__file__) + os.sep
@@ -226,6 +227,8 @@ class Tracer:
         self.in_backward = False
         self.internal_errors = 0
         self.params: dict[int, ParamState] = {}
+        self.aliases: dict[int, int] = {}  # id of an FSDP2 unsharded parameter -> id of its sharded parameter
+        self.aliases_at = -1  # backward_calls when the aliases were last collected
         self.roots: dict[int, dict] = {}  # id(module) -> {"module", "class", "forward", "forward_grad"}
         self.root_modules: dict[int, set] = {}  # id(root) -> ids of its submodules
         self.unregistered: dict[tuple, dict] = {}
@@ -315,7 +318,8 @@ class Tracer:
         was, self.paused = self.paused, True
         try:
             with torch.no_grad():
-                return (p._version, p.data_ptr(), fingerprint(p))
+                local = local_shard(p)  # a DTensor's version counter is its own; its values are its shard's
+                return (p._version, local.data_ptr(), fingerprint(local))
         finally:
             self.paused = was
 
@@ -540,9 +544,9 @@ class Tracer:
             w = graphwalk.walk(grad_fn)
         finally:
             self.paused = was
-        for leaf in w.leaves + w.flat_leaves:
-            if id(leaf) in self.params:
-                site.sources.add(id(leaf))
+        for pid in map(self._param_id, w.leaves + w.flat_leaves):
+            if pid in self.params:
+                site.sources.add(pid)
             else:
                 site.other_sources += 1
 
@@ -631,13 +635,13 @@ class Tracer:
             w = graphwalk.walk(t.grad_fn)
             nodes += w.nodes
             self.walk_truncated += w.truncated
-            for leaf in w.leaves:
-                if id(leaf) in self.params:
-                    reached.add(id(leaf))
+            for pid in map(self._param_id, w.leaves):
+                if pid in self.params:
+                    reached.add(pid)
                     known_leaf = True
-            for leaf in w.flat_leaves:
-                if id(leaf) in self.params:
-                    flat.add(id(leaf))
+            for pid in map(self._param_id, w.flat_leaves):
+                if pid in self.params:
+                    flat.add(pid)
                     known_leaf = True
             self.backwarded.set(t, True)
             self._track_graph(t, w.nodes)
@@ -669,10 +673,20 @@ class Tracer:
             elif st.grad_norm is None:
                 st.grad_norm = 0.0
 
+    def _param_id(self, leaf) -> int:
+        """The id of the parameter a graph leaf stands for: itself, or the sharded parameter of an FSDP2 copy."""
+        if id(leaf) in self.params:
+            return id(leaf)
+        if id(leaf) not in self.aliases and self.aliases_at != self.backward_calls:  # at most once per backward
+            self.aliases_at = self.backward_calls
+            self.aliases = {id(u): id(s) for r in self.roots.values() for u, s in sharded_aliases(r["module"])}
+        return self.aliases.get(id(leaf), id(leaf))
+
     @staticmethod
     def _norms(grads) -> list[float]:
         if not grads:
             return []
+        grads = [local_shard(g) for g in grads]
         dense = all(not g.is_sparse for g in grads)
         if dense:
             return torch.stack([n.double() for n in torch._foreach_norm(grads)]).tolist()
@@ -844,11 +858,11 @@ class Tracer:
                     if st.baseline is None or (st.moved and not recheck):
                         continue
                     version, ptr, fp = st.baseline
-                    p = st.tensor
-                    if p._version == version and p.data_ptr() == ptr:
+                    p, local = st.tensor, local_shard(st.tensor)
+                    if p._version == version and local.data_ptr() == ptr:
                         st.moved = False
                         continue
-                    now = fingerprint(p)
+                    now = fingerprint(local)
                     st.moved = now is None or fp is None or now != fp
         finally:
             self.paused = was
