@@ -129,7 +129,22 @@ def _path_in(top, module) -> str | None:
     return None
 
 
-def parameter_names(units: list, tracked: set, optimizers: list, lineage: Lineage | None):
+def _outermost(tops: list) -> list:
+    """Each top replaced by another top that contains it, if any: a holder whose parent links are
+    unknown (a submodule of a deepcopy, a module built before tracing began) is still found by value."""
+    distinct = list({id(t): t for t in tops}.values())
+    contents = {id(t): {id(m) for m in t.modules()} for t in distinct}
+    out = []
+    for top in tops:
+        seen = {id(top)}
+        while (outer := next((c for c in distinct if id(c) not in seen and id(top) in contents[id(c)]), None)):
+            top = outer
+            seen.add(id(outer))
+        out.append(top)
+    return out
+
+
+def parameter_names(units: list, tracked: set, optimizers: list, lineage: Lineage):
     """({id(param): ParamName}, {unit path: module}) for the tracked parameters.
 
     `units` are the modules forward entered from outside (in order), `optimizers` are
@@ -139,8 +154,8 @@ def parameter_names(units: list, tracked: set, optimizers: list, lineage: Lineag
     names: dict[int, ParamName] = {}
     unit_modules: dict[str, object] = {}
     placed = []
-    for unit in units:
-        top = lineage.owner(unit) if lineage is not None else unit
+    tops = _outermost([lineage.owner(u) for u in units])
+    for unit, top in zip(units, tops):
         root = type(top).__name__
         path = _path_in(top, unit)
         unit_path = f"{root}.{path}" if path else root

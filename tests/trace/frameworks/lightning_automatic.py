@@ -1,9 +1,9 @@
-"""Lightning, automatic optimization, gradient accumulation and bf16 autocast.
+"""Lightning, automatic optimization: training_step runs inside optimizer.step(closure).
 
 Planted fault (`--fault`): the encoder runs under torch.no_grad() inside training_step,
-so only the head trains.
+so only the head trains. `--accumulate N` and `--precision P` go to the Trainer.
 """
-import sys
+import argparse
 
 import lightning as L
 import torch
@@ -11,7 +11,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-FAULT = "--fault" in sys.argv
+ap = argparse.ArgumentParser()
+ap.add_argument("--fault", action="store_true")
+ap.add_argument("--accumulate", type=int, default=1)
+ap.add_argument("--precision", default="32-true")
+ARGS = ap.parse_args()
 
 
 class LitNet(L.LightningModule):
@@ -22,7 +26,7 @@ class LitNet(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        if FAULT:
+        if ARGS.fault:
             with torch.no_grad():
                 h = self.encoder(x)
         else:
@@ -36,7 +40,7 @@ class LitNet(L.LightningModule):
 if __name__ == "__main__":
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(64, 8), torch.randn(64, 1))
-    trainer = L.Trainer(max_steps=4, accumulate_grad_batches=2, precision="bf16-mixed", accelerator="cpu",
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+    trainer = L.Trainer(max_steps=4, accumulate_grad_batches=ARGS.accumulate, precision=ARGS.precision,
+                        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False)
     trainer.fit(LitNet(), DataLoader(data, batch_size=8))
