@@ -85,3 +85,55 @@ def test_ddp_is_unwrapped_and_a_user_module_with_one_child_is_not(tmp_path):
     assert {p["name"]: p["moved"] for p in report["parameters"]} == {
         "Net.body.0.weight": True, "Net.body.0.bias": True, "Net.body.1.weight": True, "Net.body.1.bias": True}
     assert rc == 0
+
+
+LIBRARY = """
+import torch.nn as nn
+
+
+class Wrapper(nn.Module):
+    \"\"\"Built around a module that already exists, like DDP or torch.compile's OptimizedModule.\"\"\"
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+
+class TextModel(nn.Module):
+    \"\"\"Builds its one child itself, like some HF PreTrainedModels: it owns it, it does not wrap it.\"\"\"
+
+    def __init__(self):
+        super().__init__()
+        self.text_model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+
+    def forward(self, x):
+        return self.text_model(x)
+"""
+
+WRAPPED = """
+    import torch, torch.nn.functional as F
+    from fakelib import TextModel, Wrapper
+
+    model = Wrapper(TextModel())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 4), torch.randn(16, 1)
+    for _ in range(3):
+        opt.zero_grad()
+        F.mse_loss(model(x), y).backward()
+        opt.step()
+"""
+
+
+def test_a_library_wrapper_is_looked_through_and_a_library_model_with_one_child_is_not(tmp_path, monkeypatch):
+    site = tmp_path / "site-packages"  # what makes fakelib an installed library, not the user's code
+    (site / "fakelib").mkdir(parents=True)
+    (site / "fakelib" / "__init__.py").write_text(LIBRARY)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    rc, report, _ = run_cli(tmp_path, WRAPPED)
+    assert [p["name"] for p in report["parameters"]] == [
+        "TextModel.text_model.0.weight", "TextModel.text_model.0.bias",
+        "TextModel.text_model.2.weight", "TextModel.text_model.2.bias"]
+    assert rc == 0

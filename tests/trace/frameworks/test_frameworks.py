@@ -93,6 +93,16 @@ def test_lightning_manual_optimization(tmp_path, fault):
     assert rc == (1 if fault else 0)
 
 
+@pytest.mark.parametrize("fault", [True, False], ids=["head-only-optimizer", "twin"])
+def test_lightning_fabric_module_is_unwrapped(tmp_path, fault):
+    require("lightning")
+    rc, report = trace(tmp_path, "fabric_loop.py", *(["--fault"] if fault else []))
+    body = "optimizer-coverage" if fault else "moved"
+    assert verdicts(report) == {"Regressor.body.0.weight": body, "Regressor.body.0.bias": body,
+                                "Regressor.head.weight": "moved", "Regressor.head.bias": "moved"}
+    assert rc == (1 if fault else 0)
+
+
 BERT = "BertForSequenceClassification"
 WORD_EMBEDDINGS = f"{BERT}.bert.embeddings.word_embeddings.weight"
 
