@@ -42,9 +42,16 @@ def is_library_file(path: str | None) -> bool:
 
 
 def is_library_class(cls) -> bool:
-    """A class defined in an installed library; a class with no file (a notebook, stdin) is the user's."""
-    path = getattr(sys.modules.get(cls.__module__), "__file__", None)
-    return is_library_file(path)
+    """A class defined in an installed library; a class with no file (a notebook, stdin) is the user's.
+
+    The file comes from the class's own methods first: a script's classes live in `__main__`,
+    which names graphlint's child process once the script has ended.
+    """
+    for value in vars(cls).values():
+        code = getattr(value, "__code__", None)
+        if code is not None:
+            return is_library_file(code.co_filename)
+    return is_library_file(getattr(sys.modules.get(cls.__module__), "__file__", None))
 
 
 def user_source(module) -> tuple[str, int] | None:

@@ -883,7 +883,8 @@ class Tracer:
             name, root, unit = names[pid]
             p = st.tensor
             params.append({
-                "id": pid, "name": name, "root": root, "unit": unit, "shape": list(p.shape), "requires_grad": p.requires_grad,
+                "id": pid, "name": name, "root": root, "unit": unit, "shape": list(p.shape),
+                "requires_grad": p.requires_grad,
                 "optimizers": opt_of.get(pid, []), "lrs": group_lr.get(pid, []),
                 "reach_count": st.reach_count, "flat_reach_count": st.flat_reach_count,
                 "backward_with_grad": st.backward_with_grad, "backward_nonfinite": st.backward_nonfinite,
