@@ -78,20 +78,26 @@ class _Explainer:
         self.f = facts
         self.params = facts.get("params", [])
         self.sites = facts.get("sites", [])
-        self.by_root: dict = defaultdict(list)
-        for p in self.params:
-            self.by_root[p["root"]].append(p)
+        self._unit_members: dict = {}
         self.opts = facts.get("optimizers", [])
 
     # -------------------------------------------------------------- per parameter
     def reached(self, p) -> bool:
         return p["reach_count"] > 0
 
+    def unit_members(self, unit: str) -> list:
+        """The parameters of a unit (a module that ran as one piece): those named under its path."""
+        members = self._unit_members.get(unit)
+        if members is None:
+            prefix = unit + "."
+            members = self._unit_members[unit] = [p for p in self.params if p["name"].startswith(prefix)]
+        return members
+
     def cause(self, p) -> tuple[str | None, str, dict | None]:
         """(category, explanation, site) for a parameter that did not move."""
         f = self.f
-        root = p["root"]
-        siblings = self.by_root.get(root, []) if root else [p]
+        unit = p.get("unit")
+        siblings = self.unit_members(unit) if unit else [p]
         if not p["requires_grad"]:
             return "frozen", "requires_grad is False, so it is frozen on purpose or by mistake", None
         if not p["optimizers"]:
@@ -101,7 +107,7 @@ class _Explainer:
                 return ("optimizer-coverage", "no optimizer holds it" + held +
                         (f"; it did get gradients (norm {format_measure(p['grad_norm'])})" if p["backward_with_grad"] else ""),
                         None)
-            return ("frozen", f"not trained by this script: no optimizer holds any parameter of {root or 'it'} "
+            return ("frozen", f"not trained by this script: no optimizer holds any parameter of {unit or 'it'} "
                     "and no loss reaches it (a target, teacher or EMA network)", QUIET_FROZEN)
         if f.get("backward_calls", 0) == 0:
             return "backward-missing", "backward() was never called, so it never got a gradient", None
@@ -113,7 +119,7 @@ class _Explainer:
                 if f.get("leaf_rooted_backwards"):
                     return ("rewrap", "backward() ran on a fresh leaf tensor built from plain values, "
                             "so no parameter is reachable from the loss", None)
-                return ("backward-missing", f"backward() never reached any parameter of {root}: "
+                return ("backward-missing", f"backward() never reached any parameter of {unit}: "
                         "the tensor it ran on does not depend on this module's output", None)
             return ("unused-param", "the loss's autograd graph never reaches it: it took no part in "
                     "computing any loss (module not called, or branch not taken)", None)
@@ -211,12 +217,12 @@ class _Explainer:
                 quiet = site == QUIET_FROZEN
                 if quiet:
                     site = None
-                groups[(cause, p["root"], site["id"] if site else None, quiet)].append(p)
+                groups[(cause, p.get("unit"), site["id"] if site else None, quiet)].append(p)
             params_out.append({
                 "name": p["name"], "shape": p["shape"], "requires_grad": p["requires_grad"],
                 "in_optimizer": bool(p["optimizers"]), "reachable": self.reached(p),
                 "grad_norm": p["grad_norm"], "grad_norm_at_step": p["grad_norm_at_step"],
-                "moved": moved, "cause": cause, "explanation": why, "root": p["root"],
+                "moved": moved, "cause": cause, "explanation": why, "root": p["root"], "unit": p.get("unit"),
             })
             if site is not None:
                 params_out[-1]["cut"] = {"kind": site["kind"], "op": site["op"], "path": rel(site["path"]),
@@ -228,11 +234,11 @@ class _Explainer:
         out: list[Finding] = []
         script = self.f.get("script_path") or self.f.get("script") or ""
         by_id = {s["id"]: s for s in self.sites}
-        for (cause, root, site_id, quiet), members in groups.items():
+        for (cause, unit, site_id, quiet), members in groups.items():
             if cause is None:
                 continue
             names = ", ".join(m["name"] for m in members[:4]) + (f" and {len(members) - 4} more" if len(members) > 4 else "")
-            count = f"{len(members)} parameter{'s' if len(members) != 1 else ''} of {root or 'no module'}"
+            count = f"{len(members)} parameter{'s' if len(members) != 1 else ''} of {unit or 'no module'}"
             site = by_id.get(site_id)
             if site is not None:
                 path, line = site["path"], site["line"]
@@ -241,7 +247,7 @@ class _Explainer:
                 if cause == "no-grad":
                     msg = f"code run with gradients disabled here feeds the loss: {count} get no gradient ({names})"
             else:
-                path, line, msg = self.locate(cause, root, members, names, count)
+                path, line, msg = self.locate(cause, unit, members, names, count)
             severity = Severity.INFO if cause == "frozen" else Severity.ERROR
             out.append(self.finding(cause, severity, path or script, line, msg))
         out += self.unregistered()
@@ -249,7 +255,7 @@ class _Explainer:
         out += self.stale_grads()
         return sorted(out, key=lambda f: (f.severity != Severity.ERROR, f.sort_key))
 
-    def locate(self, cause, root, members, names, count) -> tuple:
+    def locate(self, cause, unit, members, names, count) -> tuple:
         f = self.f
         opts = [self.opts[i] for m in members for i in m["optimizers"] if i < len(self.opts)]
         opt = opts[0] if opts else (self.opts[0] if self.opts else None)
@@ -272,7 +278,7 @@ class _Explainer:
             b = backward or {"path": None, "line": 0}
             return b["path"], b["line"], f"backward() runs on a fresh leaf tensor with no graph: {count} get no gradient"
         if cause == "unused-param":
-            src = next((r.get("source") for r in f.get("roots", []) if r["class"] == root and r.get("source")), None)
+            src = next((r.get("source") for r in f.get("roots", []) if r.get("unit") == unit and r.get("source")), None)
             return (src[0] if src else None, src[1] if src else 0,
                     f"{count} take no part in any loss ({names}): built but never used in forward")
         if cause in ("grad-mutation",):
@@ -376,7 +382,7 @@ def build_report(facts: dict) -> tuple[dict, list[Finding]]:
         "optimizer_steps_ran": sum(o["steps_ran"] for o in facts.get("optimizers", [])),
     }
     doc = {"version": 1, "script": facts.get("script", ""), "steps": steps,
-           "parameters": built["parameters"], "roots": [r["class"] for r in facts.get("roots", [])],
+           "parameters": built["parameters"], "roots": list(dict.fromkeys(r["class"] for r in facts.get("roots", []))),
            "cuts": [dict(s, path=rel(s["path"]), sources=[names[i] for i in s["sources"] if i in names])
                     for s in facts.get("sites", []) if s["id"] in used],
            "graph": {"nodes_per_backward": facts.get("graph_nodes", []),

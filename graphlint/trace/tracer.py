@@ -23,7 +23,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 import graphlint
-from graphlint.trace import graphwalk
+from graphlint.trace import frameworks, graphwalk, naming
 from graphlint.trace.distributed import local_shard, sharded_aliases
 
 TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
@@ -53,14 +53,18 @@ class StopTracing(BaseException):
 
 
 def user_frame(depth: int = 2):
-    """(path, line) of the innermost frame outside torch, graphlint and runpy."""
+    """(path, line) of the innermost frame in the user's code, else the innermost outside torch,
+    graphlint and runpy (a framework's own line, when the user's code is not on the stack)."""
     f = sys._getframe(depth)
+    fallback = None
     while f is not None:
         name = f.f_code.co_filename
         if not name.startswith(SKIP_PREFIXES):
-            return name, f.f_lineno
+            if not frameworks.is_library_file(name):
+                return name, f.f_lineno
+            fallback = fallback or (name, f.f_lineno)
         f = f.f_back
-    return None, 0
+    return fallback or (None, 0)
 
 
 def _source_line(path: str | None, line: int) -> str:
@@ -260,16 +264,19 @@ class Tracer:
         self._handles: list = []
         self._patches: list = []
         self._mode: _CutMode | None = None
+        self.lineage = naming.Lineage()
 
     # ------------------------------------------------------------------ install
     def install(self) -> "Tracer":
         graphwalk.ensure_stack_room()
+        self.lineage.install()
         from torch.nn.modules import module as module_mod
         from torch.optim import optimizer as optim_mod
 
         self._handles += [
-            module_mod.register_module_forward_pre_hook(self._forward_pre),
-            module_mod.register_module_forward_hook(self._forward_post, always_call=True),
+            module_mod.register_module_forward_pre_hook(frameworks.outside_compiled_code(self._forward_pre)),
+            module_mod.register_module_forward_hook(frameworks.outside_compiled_code(self._forward_post),
+                                                    always_call=True),
             optim_mod.register_optimizer_step_pre_hook(self._step_pre),
             optim_mod.register_optimizer_step_post_hook(self._step_post),
         ]
@@ -299,6 +306,7 @@ class Tracer:
         for owner, name, old in reversed(self._patches):
             setattr(owner, name, old)
         self._patches.clear()
+        self.lineage.uninstall()
 
     def _patch(self, owner, name, new) -> None:
         self._patches.append((owner, name, owner.__dict__[name]))
@@ -771,6 +779,7 @@ class Tracer:
                 self._check_grads_at_step(params)
         finally:
             self.paused = was
+        return frameworks.closure_as_user_code(self, opt, args, kwargs)
 
     def _rebaseline(self) -> None:
         """Take 'the value before the first step' for every parameter known now."""
@@ -870,7 +879,7 @@ class Tracer:
     def facts(self, final: bool = True) -> dict:
         """Plain data (JSON-ready, torch-free) for explain.build_report; `final` re-reads every parameter."""
         self.update_moved(recheck=final)
-        names = self._names()
+        names, units = self._names()
         params = []
         opt_of: dict[int, list] = {}
         group_lr: dict[int, list] = {}
@@ -883,12 +892,13 @@ class Tracer:
                     opt_of.setdefault(id(p), []).append(oi)
                     group_lr.setdefault(id(p), []).append(list(ost.lrs_seen.get(gi, (g.get("lr"), g.get("lr")))))
         for pid, st in sorted(self.params.items(), key=lambda kv: kv[1].order):
-            name, root = names.get(pid, (None, None))
-            if name is None:
+            if pid not in names:
                 continue
+            name, root, unit = names[pid]
             p = st.tensor
             params.append({
-                "id": pid, "name": name, "root": root, "shape": list(p.shape), "requires_grad": p.requires_grad,
+                "id": pid, "name": name, "root": root, "unit": unit, "shape": list(p.shape),
+                "requires_grad": p.requires_grad,
                 "optimizers": opt_of.get(pid, []), "lrs": group_lr.get(pid, []),
                 "reach_count": st.reach_count, "flat_reach_count": st.flat_reach_count,
                 "backward_with_grad": st.backward_with_grad, "backward_nonfinite": st.backward_nonfinite,
@@ -907,9 +917,8 @@ class Tracer:
             "walk_truncated": self.walk_truncated,
             "alive_graphs": self.alive_graphs[-200:],
             "stop_reason": self.stop_reason,
-            "roots": [{"class": r["class"], "forward": r["forward"], "forward_grad": r["forward_grad"],
-                       "source": _class_source(r["module"])}
-                      for r in sorted(self.roots.values(), key=lambda r: r["order"]) if self._is_top_root(r)],
+            "roots": [{"class": unit.split(".", 1)[0], "unit": unit, "source": frameworks.user_source(module)}
+                      for unit, module in units.items()],
             "optimizers": [{"class": o.cls, "path": o.path, "line": o.line, "step_calls": o.step_calls,
                             "steps_ran": o.steps_ran, "scaler_skips": o.scaler_skips,
                             "stale_grad_steps": o.stale_grad_steps,
@@ -937,22 +946,10 @@ class Tracer:
         mid = id(info["module"])
         return not any(mid in mods and rid != mid for rid, mods in self.root_modules.items())
 
-    def _names(self) -> dict[int, tuple]:
-        names: dict[int, tuple] = {}
-        tops = [r for r in sorted(self.roots.values(), key=lambda r: r["order"]) if self._is_top_root(r)]
-        for r in tops:
-            for pname, p in r["module"].named_parameters():
-                if id(p) in self.params and id(p) not in names:
-                    names[id(p)] = (f"{r['class']}.{pname}", r["class"])
-        for ost in self.optimizers.values():
-            opt = ost.ref()
-            if opt is None:
-                continue
-            for gi, g in enumerate(opt.param_groups):
-                for i, p in enumerate(g["params"]):
-                    if id(p) not in names:
-                        names[id(p)] = (f"{ost.cls}.param_groups.{gi}.{i}", None)
-        return names
+    def _names(self) -> tuple[dict, dict]:
+        tops = [r["module"] for r in sorted(self.roots.values(), key=lambda r: r["order"]) if self._is_top_root(r)]
+        optimizers = [(o.cls, o.ref()) for o in self.optimizers.values() if o.ref() is not None]
+        return naming.parameter_names(tops, set(self.params), optimizers, self.lineage)
 
 
 def _has_closure(opt, args, kwargs) -> bool:
@@ -985,12 +982,3 @@ def _num(x):
     if x in (float("inf"), float("-inf")):
         return "inf"
     return x
-
-
-def _class_source(module):
-    cls = type(module)
-    init = getattr(cls, "forward", None)
-    code = getattr(init, "__code__", None)
-    if code is None or code.co_filename.startswith(TORCH_DIR):
-        return None
-    return [code.co_filename, code.co_firstlineno]
