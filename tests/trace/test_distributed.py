@@ -17,7 +17,6 @@ if not torch.distributed.is_available():
     pytest.skip("torch.distributed is not available", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMING = pytest.mark.xfail(strict=True, reason="naming: trace-frameworks branch")
 
 DDP = """
 import sys
@@ -145,7 +144,6 @@ def test_parameter_used_on_some_ranks_only(uneven_ddp_run):
     assert note["severity"] == "info" and "used on some ranks only" in note["message"]
 
 
-@NAMING
 def test_ddp_parameters_are_named_after_the_users_module(uneven_ddp_run):
     assert "Net.extra.weight" in by_name(uneven_ddp_run[1])
 
