@@ -5,24 +5,15 @@ from typing import Iterator
 
 import libcst as cst
 
-from graphlint.engine.steps import BACKWARD, GRAD_EDIT, STEP, ZERO_GRAD, Body, Event
+from graphlint.engine.steps import BACKWARD, GRAD_EDIT, GRAD_NONE, STEP, ZERO_GRAD, StepGraph
 from graphlint.engine.tree import walk
 from graphlint.findings import Severity
 from graphlint.rules import Related, Report, Rule, register
 
 
-def events_before(body: Body, step: Event) -> list[Event]:
-    """Events that run before ``step`` in one iteration, nearest first (a loop wraps around)."""
-    index = body.events.index(step)
-    before = body.events[:index][::-1]
-    if body.is_loop:
-        before += body.events[index + 1:][::-1]
-    return before
-
-
-def plain_steps(body: Body) -> list[Event]:
+def plain_steps(graph: StepGraph) -> list[int]:
     """Optimizer steps that rely on gradients already in `.grad` (not LBFGS-style closures)."""
-    return [e for e in body.of(STEP) if e.closure is None]
+    return [p for p in graph.points(STEP) if graph.events[p].closure is None]
 
 
 @register
@@ -33,12 +24,15 @@ class ZeroGradBeforeStep(Rule):
     summary = "zero_grad() runs after backward() and before step(), so the step sees no gradients."
 
     def check(self, analysis) -> Iterator[Report]:
-        for body in analysis.steps.bodies:
-            if not body.of(BACKWARD):
+        for graph in analysis.steps.graphs:
+            if not graph.points(BACKWARD):
                 continue
-            for step in plain_steps(body):
-                nearest = next((e for e in events_before(body, step) if e.kind in (BACKWARD, ZERO_GRAD)), None)
-                if nearest is not None and nearest.kind == ZERO_GRAD:
+            for p in plain_steps(graph):
+                step = graph.events[p]
+                for z in sorted(graph.nearest_before(p, (BACKWARD, ZERO_GRAD))):
+                    nearest = graph.events[z]
+                    if nearest.kind != ZERO_GRAD or not _after_backward(graph, z):
+                        continue
                     mod = nearest.module
                     yield Report(nearest.node, f"`{mod.code(nearest.node)}` clears the gradients right before "
                                  f"`{step.module.code(step.node)}` (line {step.module.line(step.node)}): the step "
@@ -46,6 +40,11 @@ class ZeroGradBeforeStep(Rule):
                                  "forward pass or after step().",
                                  (Related(step.node, "the optimizer step that gets no gradients", step.module),),
                                  module=mod)
+
+
+def _after_backward(graph: StepGraph, p: int) -> bool:
+    """A backward() runs before ``p`` on some path, with no zero_grad() or step() in between."""
+    return any(graph.events[q].kind == BACKWARD for q in graph.nearest_before(p, (BACKWARD, ZERO_GRAD, STEP)))
 
 
 @register
@@ -56,20 +55,19 @@ class GradientsWipedBeforeStep(Rule):
     summary = "Gradients are zeroed, sanitised to zero or dropped between backward() and step()."
 
     def check(self, analysis) -> Iterator[Report]:
-        for body in analysis.steps.bodies:
-            for step in plain_steps(body):
-                before = events_before(body, step)
-                nearest = next((e for e in before if e.kind in (BACKWARD, ZERO_GRAD, STEP)), None)
-                if nearest is None or nearest.kind != BACKWARD:
-                    continue  # no backward() leads here: gradients set by hand (an optimizer test) are not wiped
-                for event in before[:before.index(nearest)]:
-                    if event.kind == GRAD_EDIT and event.detail:
-                        mod = event.module
-                        yield Report(event.node, f"`{mod.code(event.node)}` runs after backward() and before "
-                                     f"`{step.module.code(step.node)}` (line {step.module.line(step.node)}): it "
-                                     f"{event.detail}, so the step can move nothing. Fix the cause (NaNs at their "
-                                     "source, the scale factor), or skip and log the step instead.",
-                                     (Related(step.node, "the optimizer step", step.module),), module=mod)
+        for graph in analysis.steps.graphs:
+            for p in plain_steps(graph):
+                step = graph.events[p]
+                for e in sorted(graph.between(p, (BACKWARD, ZERO_GRAD, STEP)) & set(graph.points(GRAD_EDIT))):
+                    event = graph.events[e]
+                    if not event.detail or not _after_backward(graph, e):
+                        continue  # gradients set by hand (an optimizer test) are not wiped
+                    mod = event.module
+                    yield Report(event.node, f"`{mod.code(event.node)}` runs after backward() and before "
+                                 f"`{step.module.code(step.node)}` (line {step.module.line(step.node)}): it "
+                                 f"{event.detail}, so the step can move nothing. Fix the cause (NaNs at their "
+                                 "source, the scale factor), or skip and log the step instead.",
+                                 (Related(step.node, "the optimizer step", step.module),), module=mod)
 
 
 @register
@@ -81,43 +79,47 @@ class MissingZeroGrad(Rule):
     summary = "A training loop calls backward() and step() but never clears gradients, so they pile up across steps."
 
     def check(self, analysis) -> Iterator[Report]:
-        loops = [b for b in analysis.steps.bodies if b.is_loop and b.of(BACKWARD) and plain_steps(b)]
-        for body in loops:
-            if any(inner is not body and _contains(body.node, inner.node) for inner in loops):
-                continue  # the innermost loop is the one to blame
-            step = plain_steps(body)[0]
-            backward = body.of(BACKWARD)[0]
-            clears = body.of(ZERO_GRAD) + [e for e in body.of(GRAD_EDIT) if _clears(e.node)]
+        for graph in analysis.steps.graphs:
+            loops = {}
+            for head in graph.flow.loops:
+                region = graph.loop_points(head)
+                if set(graph.points(BACKWARD)) & region and set(plain_steps(graph)) & region:
+                    loops[head] = region
+            for head, region in loops.items():
+                if any(inner != head and inner in region for inner in loops):
+                    continue  # the innermost loop is the one to blame
+                report = self._check_loop(analysis, graph, head, region)
+                if report is not None:
+                    yield report
+
+    @staticmethod
+    def _check_loop(analysis, graph: StepGraph, head: int, region: set[int]) -> Report | None:
+        loop = graph.flow.loops[head]
+        for p in sorted(set(plain_steps(graph)) & region):
+            if not graph.uncleared_cycle(p, region):
+                continue
+            step = graph.events[p]
+            clears = [graph.events[q] for q in sorted(region) if graph.is_clear(q) and graph.events[q].kind != GRAD_NONE]
             if not clears:
-                problem = "never zero_grad()"
-                related = ()
-            elif all(_more_gated(clear, step) for clear in clears):
+                if analysis.steps.renewed_each_iteration(step, loop):
+                    return None  # a new model and optimizer per iteration start from empty gradients
+                problem, related = "never zero_grad()", ()
+            elif graph.every_iteration(p, head, region):
                 clear = clears[0]
-                problem = (f"clears gradients only when `{clear.module.code(clear.gates[-1].test)}` holds "
-                           f"(line {clear.module.line(clear.node)}), while the step runs every iteration")
+                when = f"when `{clear.module.code(clear.gates[-1].test)}` holds" if clear.gates else "on some iterations"
+                problem = (f"clears gradients only {when} (line {clear.module.line(clear.node)}), while the step runs "
+                           "every iteration")
                 related = (Related(clear.node, "the only, conditional zero_grad()", clear.module),)
             else:
-                continue
-            yield Report(step.node, f"this loop calls backward() (line {backward.module.line(backward.node)}) and "
-                         f"`{step.module.code(step.node)}` but {problem}, so steps apply the sum of earlier "
-                         "gradients. Call `optimizer.zero_grad()` once per iteration (or per accumulation cycle, "
-                         "under the same condition as the step).",
-                         (Related(backward.node, "backward() accumulates into .grad", backward.module),) + related,
-                         module=step.module)
-
-
-def _more_gated(clear: Event, step: Event) -> bool:
-    """The clear is conditional while the step runs every iteration (two different conditions prove nothing)."""
-    return bool(clear.gates) and not step.gates
-
-
-def _clears(node: cst.CSTNode) -> bool:
-    return isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value == "None" or \
-        isinstance(node, cst.Call)
-
-
-def _contains(outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
-    return any(n is inner for n in walk(outer.body, (cst.For, cst.While)))
+                return None  # the step and the clear are both conditional: which runs when is unknown
+            backward = next(graph.events[q] for q in sorted(region) if q in graph.events and graph.events[q].kind == BACKWARD)
+            return Report(step.node, f"this loop calls backward() (line {backward.module.line(backward.node)}) and "
+                          f"`{step.module.code(step.node)}` but {problem}, so steps apply the sum of earlier "
+                          "gradients. Call `optimizer.zero_grad()` once per iteration (or per accumulation cycle, "
+                          "under the same condition as the step).",
+                          (Related(backward.node, "backward() accumulates into .grad", backward.module),) + related,
+                          module=step.module)
+        return None
 
 
 @register
@@ -134,11 +136,11 @@ class BackwardNeverCalled(Rule):
             if isinstance(value, cst.Attribute) and value.attr.value == "backward":
                 yield Report(expr, f"`{mod.code(value)}` is only referenced, never called: no gradient is computed "
                              f"and the optimizer step changes nothing. Write `{mod.code(value)}()`.")
-        for body in analysis.steps.bodies:
-            for step in body.of(STEP):
+        for graph in analysis.steps.graphs:
+            for step in graph.of(STEP):
                 if step.closure is None:
                     continue
-                closure = _closure_body(analysis, step)
+                closure = _closure_graph(analysis, step)
                 if closure is not None and not closure.of(BACKWARD) and _returns_graph_loss(analysis, closure):
                     yield Report(step.node, f"the closure `{step.module.code(step.closure)}` passed to "
                                  f"`{step.module.code(step.node)}` computes the loss but never calls backward(), so the "
@@ -146,18 +148,18 @@ class BackwardNeverCalled(Rule):
                                  (Related(closure.node, "the closure", closure.module),), module=step.module)
 
 
-def _returns_graph_loss(analysis, closure: Body) -> bool:
+def _returns_graph_loss(analysis, closure: StepGraph) -> bool:
     """The closure returns a value on the graph (a loss it could have backpropagated), not a float."""
     from graphlint.engine.flow import function_key
 
     return ("ret", function_key(closure.module, closure.node)) in analysis.losses.graph_values
 
 
-def _closure_body(analysis, step: Event) -> Body | None:
+def _closure_graph(analysis, step) -> StepGraph | None:
     closure = step.closure
-    for body in analysis.steps.bodies:
-        if isinstance(body.node, cst.FunctionDef) and isinstance(closure, cst.Name) and body.node.name.value == closure.value:
-            return body
+    for graph in analysis.steps.graphs:
+        if isinstance(graph.node, cst.FunctionDef) and isinstance(closure, cst.Name) and graph.node.name.value == closure.value:
+            return graph
     return None
 
 
@@ -170,8 +172,8 @@ class SilentlyGatedStep(Rule):
     summary = "optimizer.step() only runs when a condition on gradient values holds, and nothing reports the skip."
 
     def check(self, analysis) -> Iterator[Report]:
-        for body in analysis.steps.bodies:
-            for step in plain_steps(body):
+        for graph in analysis.steps.graphs:
+            for step in map(graph.events.get, plain_steps(graph)):
                 if not step.gates:
                     continue
                 gate = step.gates[-1]
@@ -186,7 +188,7 @@ class SilentlyGatedStep(Rule):
                                  (Related(step.node, "the gated optimizer step", mod),), module=mod)
 
 
-def _depends_on_gradients(analysis, test: cst.BaseExpression, step: Event, depth: int = 0) -> bool:
+def _depends_on_gradients(analysis, test: cst.BaseExpression, step, depth: int = 0) -> bool:
     from graphlint.engine import names
     from graphlint.engine.flow import Context
 
