@@ -21,6 +21,7 @@ from graphlint.engine.tree import walk
 
 BACKWARD, STEP, ZERO_GRAD, GRAD_EDIT = "backward", "step", "zero_grad", "grad_edit"
 GRAD_NONE = "grad_none"  # a branch taken only when a gradient is None: nothing left to clear there
+CLEARING_CALL = "clearing_call"  # a call, past the splicing depth, to a function that clears on every path
 MAX_INLINE_DEPTH = 3
 
 
@@ -73,6 +74,11 @@ class StepGraph:
     def every_iteration(self, p: int, head: int, region: set[int]) -> bool:
         """Every iteration of the loop that starts at ``head`` and comes back to it runs ``p``."""
         return head not in self.flow.reach([head], lambda q: q == p, within=region.__contains__)[0]
+
+    @property
+    def always_clears(self) -> bool:
+        """Every way through the function (to its return) clears the gradients."""
+        return self.flow.exit not in self.flow.reach([self.flow.entry], self.is_clear)[0]
 
     def loop_points(self, head: int) -> set[int]:
         """The points of one loop's body (and the check that starts each iteration)."""
@@ -210,12 +216,20 @@ class TrainingSteps:
             out.append(Event(GRAD_EDIT, call, mod, _assignment_effect(call)))  # torch.nan_to_num(g, out=p.grad)
         elif qualified & names.CLIP_FUNCTIONS and _bound_is_zero(call):
             out.append(Event(GRAD_EDIT, call, mod, "clips every gradient to zero (the bound is 0)"))
-        elif depth < MAX_INLINE_DEPTH:
+        else:
             target = self._callee(call, ctx)
-            if target is not None:
+            if target is None:
+                return
+            if depth < MAX_INLINE_DEPTH:
                 callee = self._flow(*target, depth + 1)
                 if callee is not None:
                     out.append(callee)
+            elif self._summary(*target).always_clears:  # too deep to splice: what it does on every path
+                out.append(Event(CLEARING_CALL, call, mod, clears=True))
+
+    def _summary(self, mod: ModuleAnalysis, fn: cst.FunctionDef, cls) -> StepGraph:
+        flow = self._flow(mod, fn, cls, 0) or cfg.build(())  # None while being built: a recursive call
+        return StepGraph(fn, mod, flow)
 
     def _callee(self, call: cst.Call, ctx: Context):
         func = call.func
