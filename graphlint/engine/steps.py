@@ -129,12 +129,9 @@ class TrainingSteps:
         for value in built:
             if not (isinstance(value, cst.Call) and any(names.is_optimizer(q) for q in mod.qualified(value))):
                 return True  # built by a helper: its parameters are unknown
-            params = value.args[0].value if value.args else None
-            if not (isinstance(params, cst.Call) and isinstance(params.func, cst.Attribute) and
-                    params.func.attr.value in ("parameters", "named_parameters")):
-                return True
-            owner = params.func.value
-            if any(_inside(mod, v, loop) for v, _ in self._values(owner, ctx)) or not list(self._values(owner, ctx)):
+            owner = _parameters_owner(value.args[0].value) if value.args else None
+            if owner is None or not list(self._values(owner, ctx)) or \
+                    any(_inside(mod, v, loop) for v, _ in self._values(owner, ctx)):
                 return True
         return False
 
@@ -263,6 +260,18 @@ class TrainingSteps:
     def is_zero(self, expr: cst.BaseExpression, ctx: Context) -> bool:
         """A literal 0, `1 // k` (0 for any k > 1), or a name only ever assigned such a value."""
         return self.flow.always(expr, ctx, _is_zero_literal)
+
+
+def _parameters_owner(params: cst.BaseExpression) -> cst.BaseExpression | None:
+    """`m` in `m.parameters()`, `list(m.parameters())`, `[p for n, p in m.named_parameters()]`."""
+    if isinstance(params, cst.Call) and isinstance(params.func, cst.Name) and params.func.value == "list" and params.args:
+        params = params.args[0].value
+    if isinstance(params, (cst.ListComp, cst.GeneratorExp)) and params.for_in.inner_for_in is None:
+        params = params.for_in.iter
+    if isinstance(params, cst.Call) and isinstance(params.func, cst.Attribute) and \
+            params.func.attr.value in ("parameters", "named_parameters"):
+        return params.func.value
+    return None
 
 
 def _inside(mod: ModuleAnalysis, node: cst.CSTNode, loop: cst.CSTNode) -> bool:
