@@ -31,7 +31,7 @@ LOOPS = (cst.For, cst.While)
 @dataclass(eq=False)
 class Point:
     data: Any = None  # what runs here: a statement or expression node, or after `refine`, a payload
-    ifs: tuple[cst.If, ...] = ()  # enclosing `if`s, outermost first
+    ifs: tuple[tuple[cst.If, bool], ...] = ()  # the `if` arms it runs in, outermost first (True: the body)
     loops: tuple[int, ...] = ()  # the heads of the enclosing loops, outermost first
     arm: tuple[cst.CSTNode, bool] | None = None  # the `if`/loop whose branch (True: enter the body) starts here
     may_raise: int | None = None  # the point an exception raised here goes to, inside a `try` with handlers
@@ -212,19 +212,20 @@ class _Builder:
         test = self.add(stmt.test)
         self.link(ends, test)
         outer = self.ifs
-        self.ifs = outer + (stmt,)
         try:
+            self.ifs = outer + ((stmt, True),)
             then = self.add(arm=(stmt, True))
-            otherwise = self.add(arm=(stmt, False))
-            self.flow.edge(test, then)
-            self.flow.edge(test, otherwise)
             out = self.body(stmt.body, [then], exits)
+            self.ifs = outer + ((stmt, False),)
+            otherwise = self.add(arm=(stmt, False))
             if isinstance(stmt.orelse, cst.If):
                 out += self.statement(stmt.orelse, [otherwise], exits)
             elif isinstance(stmt.orelse, cst.Else):
                 out += self.body(stmt.orelse.body, [otherwise], exits)
             else:
                 out.append(otherwise)
+            self.flow.edge(test, then)
+            self.flow.edge(test, otherwise)
             return out
         finally:
             self.ifs = outer

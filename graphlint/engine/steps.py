@@ -33,7 +33,7 @@ class Event:
     detail: str = ""  # for steps and zero_grad: the receiver; for gradient edits: what the edit does
     closure: cst.BaseExpression | None = None  # `opt.step(closure)`
     clears: bool = False  # after it, the gradients hold nothing from earlier backward() calls
-    gates: tuple[cst.If, ...] = ()  # enclosing `if`s, innermost last (callers' first)
+    gates: tuple[tuple[cst.If, bool], ...] = ()  # the `if` arms it runs in, innermost last (callers' first)
 
 
 class StepGraph:

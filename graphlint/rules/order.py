@@ -5,6 +5,8 @@ from typing import Iterator
 
 import libcst as cst
 
+from graphlint.engine import names
+from graphlint.engine.flow import Context, function_key
 from graphlint.engine.steps import BACKWARD, GRAD_EDIT, GRAD_NONE, STEP, ZERO_GRAD, StepGraph
 from graphlint.engine.tree import walk
 from graphlint.findings import Severity
@@ -106,7 +108,7 @@ class MissingZeroGrad(Rule):
                 problem, related = "never zero_grad()", ()
             elif graph.every_iteration(p, head, region):
                 clear = clears[0]
-                when = f"when `{clear.module.code(clear.gates[-1].test)}` holds" if clear.gates else "on some iterations"
+                when = f"when `{clear.module.code(clear.gates[-1][0].test)}` holds" if clear.gates else "on some iterations"
                 problem = (f"clears gradients only {when} (line {clear.module.line(clear.node)}), while the step runs "
                            "every iteration")
                 related = (Related(clear.node, "the only, conditional zero_grad()", clear.module),)
@@ -150,8 +152,6 @@ class BackwardNeverCalled(Rule):
 
 def _returns_graph_loss(analysis, closure: StepGraph) -> bool:
     """The closure returns a value on the graph (a loss it could have backpropagated), not a float."""
-    from graphlint.engine.flow import function_key
-
     return ("ret", function_key(closure.module, closure.node)) in analysis.losses.graph_values
 
 
@@ -169,29 +169,131 @@ class SilentlyGatedStep(Rule):
     name = "step-gated-on-gradients"
     category = "step-gate"
     severity = Severity.WARNING
-    summary = "optimizer.step() only runs when a condition on gradient values holds, and nothing reports the skip."
+    summary = ("optimizer.step() only runs when a condition on gradient values (or a cap on the loss) holds, and "
+               "nothing reports the skip.")
 
     def check(self, analysis) -> Iterator[Report]:
         for graph in analysis.steps.graphs:
             for step in map(graph.events.get, plain_steps(graph)):
                 if not step.gates:
                     continue
-                gate = step.gates[-1]
-                if gate.orelse is not None:
-                    continue  # the else-branch handles the skip
+                gate, runs_when = step.gates[-1]
+                mod = step.module if gate in step.module.parents else analysis.module  # a caller's `if`: the file's
+                skipped = _other_arm(gate, runs_when)
+                if skipped is None or _reports(mod, skipped):
+                    continue  # the skip is logged, counted, raised, or spread over an elif chain
                 if _depends_on_gradients(analysis, gate.test, step):
-                    mod = step.module
-                    yield Report(gate, f"`{mod.code(step.node)}` runs only if `{mod.code(gate.test)}`, a condition on "
-                                 "gradient values; when it is false the step is skipped silently (the incident shape: "
-                                 "zero or NaN gradients → no update, nothing logged). Log or count the skip, or fix "
-                                 "the gradients instead of gating.",
-                                 (Related(step.node, "the gated optimizer step", mod),), module=mod)
+                    what = ("a condition on gradient values; when it fails the step is skipped silently (the incident "
+                            "shape: zero or NaN gradients → no update, nothing logged). Log or count the skip, or fix "
+                            "the gradients instead of gating.")
+                elif _caps_loss(analysis, mod, gate, runs_when):
+                    what = ("a cap on the loss value; when the loss is above it the step is skipped silently, and a "
+                            "threshold in other units than the loss (a per-token limit on a summed loss) skips every "
+                            "step. Log or count the skip.")
+                else:
+                    continue
+                condition = mod.code(gate.test) if runs_when else f"not ({mod.code(gate.test)})"
+                yield Report(gate, f"`{step.module.code(step.node)}` runs only if `{condition}`, {what}",
+                             (Related(step.node, "the gated optimizer step", step.module),), module=mod)
+
+
+def _other_arm(gate: cst.If, runs_when: bool) -> cst.BaseSuite | None | tuple:
+    """What runs instead of the step: the other arm of its `if`; () when there is none, None for an elif chain."""
+    if not runs_when:
+        return gate.body
+    if isinstance(gate.orelse, cst.If):
+        return None
+    return gate.orelse.body if gate.orelse is not None else ()
+
+
+def _reports(mod, suite) -> bool:
+    """The skip branch leaves a trace: it calls something (print, a logger), raises, or sets a value read elsewhere."""
+    if suite == ():
+        return False
+    for node in walk(suite, (cst.Call, cst.Raise, cst.Assign, cst.AugAssign)):
+        if isinstance(node, (cst.Call, cst.Raise)):
+            return True
+        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        if any(_is_read(mod, t) for t in targets):
+            return True
+    return False
+
+
+def _is_read(mod, target: cst.BaseExpression) -> bool:
+    """A name or attribute (`skipped`, `self.skipped`) is read somewhere in the file, not only written."""
+    name = target.attr.value if isinstance(target, cst.Attribute) else target.value if isinstance(target, cst.Name) else None
+    if name is None:
+        return True  # a subscript or unpacking: not followed
+    for node in mod.all(cst.Name):
+        if node.value != name:
+            continue
+        place = mod.parent(node) if isinstance(mod.parent(node), cst.Attribute) and mod.parent(node).attr is node else node
+        parent = mod.parent(place)
+        while isinstance(parent, (cst.Element, cst.StarredElement, cst.Tuple, cst.List)):  # `a, skipped = ...`
+            place, parent = parent, mod.parent(parent)
+        if not (isinstance(parent, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign)) and parent.target is place):
+            return True
+    return False
+
+
+def _caps_loss(analysis, mod, gate: cst.If, runs_when: bool) -> bool:
+    """The step runs only while the backpropagated loss stays under a threshold (a loss-spike guard),
+    read through `not`, `and`/`or` and helpers that return the comparison. Lower bounds (`loss > 0`, a
+    hinge loss with nothing to learn) skip on purpose and are not caps."""
+    fn = mod.enclosing_function(gate)
+    losses = _backpropagated_names(fn or mod.tree)
+    ctx = Context(mod, fn, mod.enclosing_class(gate))
+    return any(above != runs_when for above in _loss_above(analysis, gate.test, losses, ctx, False, 0))
+
+
+def _backpropagated_names(scope: cst.CSTNode) -> set[str]:
+    """`loss` in `loss.backward()`, `scaler.scale(loss).backward()`, `accelerator.backward(loss)`."""
+    found = set()
+    for call in walk(scope, cst.Call):
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value == "backward":
+            receiver = call.func.value
+            for expr in (receiver, receiver.args[0].value if isinstance(receiver, cst.Call) and receiver.args else None,
+                         call.args[0].value if call.args else None):
+                if isinstance(expr, cst.Name):
+                    found.add(expr.value)
+    return found
+
+
+_ORDERED = {cst.GreaterThan: True, cst.GreaterThanEqual: True, cst.LessThan: False, cst.LessThanEqual: False}
+
+
+def _loss_above(analysis, expr, losses: set[str], ctx, negated: bool, depth: int):
+    """For each comparison of a loss with a threshold in ``expr``: whether ``expr`` being true means
+    the loss is above the threshold."""
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+        yield from _loss_above(analysis, expr.expression, losses, ctx, not negated, depth)
+    elif isinstance(expr, cst.BooleanOperation):
+        for side in (expr.left, expr.right):
+            yield from _loss_above(analysis, side, losses, ctx, negated, depth)
+    elif isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1 and type(expr.comparisons[0].operator) in _ORDERED:
+        above = _ORDERED[type(expr.comparisons[0].operator)]
+        left, right = _mentions(expr.left, losses), _mentions(expr.comparisons[0].comparator, losses)
+        if left != right:
+            yield (above if left else not above) != negated
+    elif isinstance(expr, cst.Call) and depth < 2:
+        found = analysis.flow.callee(expr, ctx)
+        if found is None:
+            return
+        fmod, fn, cls, receiver = found
+        params = [p.name.value for p in fn.params.params][1 if receiver is not None else 0:]
+        passed = {params[i] for i, arg in enumerate(expr.args)
+                  if i < len(params) and arg.keyword is None and _mentions(arg.value, losses)}
+        if passed:
+            for ret in walk(fn, cst.Return):
+                if ret.value is not None:
+                    yield from _loss_above(analysis, ret.value, passed, Context(fmod, fn, cls), negated, depth + 1)
+
+
+def _mentions(expr: cst.BaseExpression, names_: set[str]) -> bool:
+    return any(n.value in names_ for n in walk(expr, cst.Name))
 
 
 def _depends_on_gradients(analysis, test: cst.BaseExpression, step, depth: int = 0) -> bool:
-    from graphlint.engine import names
-    from graphlint.engine.flow import Context
-
     mod = step.module
     for node in walk(test, (cst.Attribute, cst.Call, cst.Name)):
         if isinstance(node, cst.Attribute) and node.attr.value == "grad":

@@ -567,6 +567,32 @@ for step in range(100):
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
 """,
+    "hinge_loss_skips_batches_with_nothing_to_learn": """
+model = MLP(16, 8)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100):
+    anchor, positive, negative = model(torch.randn(32, 16)), model(torch.randn(32, 16)), model(torch.randn(32, 16))
+    loss = F.triplet_margin_loss(anchor, positive, negative, margin=0.2)
+    if loss.item() > 0:
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "loss_spike_guard_counts_skips": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+max_loss, skipped = 8.0, 0
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    if loss.item() > max_loss:
+        skipped += 1
+    else:
+        optimizer.step()
+print(f"{skipped} updates skipped as loss spikes")
+""",
 }
 
 
@@ -613,6 +639,8 @@ BROKEN_TWINS = [
     ("while_loop_until_converged", "        break\n    optimizer.zero_grad()\n",
      "        optimizer.zero_grad()\n        break\n", "GL203"),
     ("amp_skip_on_overflow_then_clear", "        continue\n", "", "GL201"),
+    ("hinge_loss_skips_batches_with_nothing_to_learn", "if loss.item() > 0:", "if loss.item() < 5.0:", "GL205"),
+    ("loss_spike_guard_counts_skips", "print(f\"{skipped} updates skipped as loss spikes\")\n", "", "GL205"),
 ]
 
 
