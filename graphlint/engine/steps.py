@@ -100,16 +100,13 @@ class TrainingSteps:
             result.append(StepGraph(fn, mod, self._flow(mod, fn, mod.enclosing_class(fn), 0)))
         return result
 
-    def graph_of(self, fn: cst.FunctionDef) -> StepGraph | None:
-        return next((g for g in self.graphs if g.node is fn), None)
-
     @cached_property
     def training_loops(self) -> list[cst.CSTNode]:
         """Loops of the file whose iterations run backward() or an optimizer step (their own or a callee's)."""
         found: dict[int, cst.CSTNode] = {}
         for graph in self.graphs:
             for head, loop in graph.flow.loops.items():
-                if graph.module is self.module and id(loop) not in found and any(
+                if id(loop) not in found and any(
                         head in graph.flow.points[p].loops for p in graph.points(BACKWARD, STEP)):
                     found[id(loop)] = loop
         return list(found.values())
