@@ -9,7 +9,8 @@ Points are the simple statements and the expressions compound statements evaluat
 its own, so callers can attach what a branch implies. Edges follow branches, loops,
 `break` / `continue` / `return` / `raise`, `try` / `except` / `else` / `finally` (the
 `finally` body is copied once per way out, so each copy continues where its exit goes)
-and `with`. Inside a `try` with handlers, every point may jump to the handlers.
+and `with`. Inside a `try` with handlers, any statement may raise: the handlers can run
+after any point of the body that more of the body follows.
 
 A loop body runs at least once: a path that skips a loop entirely only shows an iteration
 doing nothing, and treating it as possible would make every `for p in params: p.grad = None`
@@ -45,6 +46,7 @@ class ControlFlow:
         self.exit = self.add(Point())  # normal return
         self.raised = self.add(Point())  # an exception leaves the function
         self.loops: dict[int, cst.CSTNode] = {}  # the point where a loop's next iteration starts -> the loop
+        self.raising: set[tuple[int, int]] = set()  # edges taken when a statement in a `try` body raises
         self._pred: list[set[int]] | None = None
 
     def add(self, point: Point) -> int:
@@ -68,15 +70,23 @@ class ControlFlow:
 
     # -- queries ------------------------------------------------------------------------------
     def reach(self, start: Iterable[int], blocked: Callable[[int], bool], backward: bool = False,
-              within: Callable[[int], bool] = lambda p: True) -> tuple[set[int], set[int]]:
+              within: Callable[[int], bool] = lambda p: True, raising: bool = True) -> tuple[set[int], set[int]]:
         """Points reachable from the successors (or predecessors) of ``start``: (passed, stopped at).
 
         A blocked point is recorded in the second set and not gone through; ``within`` limits
-        the walk to a region (one loop's points)."""
+        the walk to a region (one loop's points); ``raising=False`` leaves out the ways into an
+        `except` handler from the middle of its `try` body (a handler then runs as if the
+        `try` failed at once)."""
         edges = self.pred if backward else self.succ
+
+        def onward(p: int) -> list[int]:
+            if raising:
+                return list(edges[p])
+            return [q for q in edges[p] if ((q, p) if backward else (p, q)) not in self.raising]
+
         passed: set[int] = set()
         stopped: set[int] = set()
-        stack = [n for s in start for n in edges[s]]
+        stack = [n for s in start for n in onward(s)]
         while stack:
             p = stack.pop()
             if p in passed or p in stopped or not within(p):
@@ -85,7 +95,7 @@ class ControlFlow:
                 stopped.add(p)
                 continue
             passed.add(p)
-            stack.extend(edges[p])
+            stack.extend(onward(p))
         return passed, stopped
 
     # -- rewriting ----------------------------------------------------------------------------
@@ -117,11 +127,15 @@ class ControlFlow:
         for old, chain in chains.items():
             for target in self.succ[old]:
                 out.edge(chain[-1], chains[target][0])
+                if (old, target) in self.raising:
+                    out.raising.add((chain[-1], chains[target][0]))
             handler = self.points[old].may_raise
-            if handler is not None:
+            if handler is not None:  # inside the statement, after each piece, the rest of it may raise
                 for new in chain:
                     out.points[new].may_raise = chains[handler][0]
+                for new in chain[:-1]:
                     out.edge(new, chains[handler][0])
+                    out.raising.add((new, chains[handler][0]))
         for raised, old in raises:
             handler = self.points[old].may_raise
             out.edge(raised, out.raised if handler is None else chains[handler][0])
@@ -136,6 +150,7 @@ class ControlFlow:
         for a, targets in enumerate(other.succ):
             for b in targets:
                 self.edge(a + offset, b + offset)
+        self.raising |= {(a + offset, b + offset) for a, b in other.raising}
         self.loops.update({head + offset: loop for head, loop in other.loops.items()})
         return other.entry + offset, other.exit + offset, other.raised + offset
 
@@ -159,10 +174,7 @@ class _Builder:
     handler: int | None = None  # the handler dispatch point of the innermost `try` with handlers
 
     def add(self, data=None, arm=None) -> int:
-        p = self.flow.add(Point(data, self.ifs, self.loops, arm, self.handler))
-        if self.handler is not None:
-            self.flow.edge(p, self.handler)
-        return p
+        return self.flow.add(Point(data, self.ifs, self.loops, arm, self.handler))
 
     def link(self, ends: Iterable[int], target: int) -> None:
         for e in ends:
@@ -276,6 +288,8 @@ class _Builder:
         out = self.body(stmt.body, [start], body_exits)
         self.handler = outer_handler
         if dispatch is not None:
+            self._may_raise(start, dispatch)
+        if dispatch is not None:
             self.flow.edge(dispatch, exits.on_raise())  # an exception no handler matches
         if stmt.orelse is not None:
             out = self.body(stmt.orelse.body, out, exits)
@@ -286,6 +300,17 @@ class _Builder:
         if final is not None and out:
             out = self.body(final.body, out, exits.outer)
         return out
+
+    def _may_raise(self, start: int, dispatch: int) -> None:
+        """An exception in the `try` body goes to its handlers: from every point after which more of the body
+        runs (the next statement raised). The body's last statements have no such edge: nothing after them can
+        raise inside the `try`."""
+        points, succ = self.flow.points, self.flow.succ
+        self.flow.edge(start, dispatch)  # before anything ran
+        for p in range(start + 1, len(points)):
+            if points[p].may_raise == dispatch and any(points[q].may_raise == dispatch for q in succ[p]):
+                self.flow.edge(p, dispatch)
+                self.flow.raising.add((p, dispatch))
 
     def _through_finally(self, final: cst.Finally, exits: _Exits) -> _Exits:
         """Jumps out of a `try` first run a copy of its `finally` body, then go where they were going.

@@ -57,12 +57,18 @@ class StepGraph:
         return event is not None and event.clears
 
     def nearest_before(self, p: int, kinds: tuple[str, ...]) -> set[int]:
-        """The points of ``kinds`` that run last before ``p`` on some path (the walk stops at the first one)."""
-        return self.flow.reach([p], lambda q: q in self.events and self.events[q].kind in kinds, backward=True)[1]
+        """The points of ``kinds`` that run last before ``p`` on some path (the walk stops at the first one).
+        A handler is entered as if its `try` failed at once: an exception that strikes after backward()
+        and leads to a step is a path too unlikely to report."""
+        return self._before(p, kinds)[1]
 
     def between(self, p: int, kinds: tuple[str, ...]) -> set[int]:
         """Points that run before ``p`` on a path with no event of ``kinds`` from them up to ``p``."""
-        return self.flow.reach([p], lambda q: q in self.events and self.events[q].kind in kinds, backward=True)[0]
+        return self._before(p, kinds)[0]
+
+    def _before(self, p: int, kinds: tuple[str, ...]) -> tuple[set[int], set[int]]:
+        return self.flow.reach([p], lambda q: q in self.events and self.events[q].kind in kinds, backward=True,
+                               raising=False)
 
     def uncleared_cycle(self, p: int, region: set[int]) -> bool:
         """Inside one loop, a path from ``p`` round to ``p`` again runs backward() and clears nothing."""

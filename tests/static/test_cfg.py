@@ -83,7 +83,8 @@ def test_an_exception_in_a_try_body_goes_to_the_handler():
         handle()
     after()
     """
-    assert reaches(src, "a", "handle", avoiding=("b",))
+    assert reaches(src, "a", "handle", avoiding=("b",))  # b raised
+    assert not reaches(src, "b", "handle")  # nothing after b can raise inside the try
     assert reaches(src, "handle", "after")
 
 

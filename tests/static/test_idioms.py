@@ -593,6 +593,21 @@ for step in range(100):
         optimizer.step()
 print(f"{skipped} updates skipped as loss spikes")
 """,
+    "out_of_memory_batch_skipped": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    try:
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    except torch.cuda.OutOfMemoryError:
+        print(f"step {step}: out of memory, batch skipped")
+        optimizer.zero_grad()
+    optimizer.step()
+    optimizer.zero_grad()
+""",
 }
 
 
@@ -640,6 +655,8 @@ BROKEN_TWINS = [
      "        optimizer.zero_grad()\n        break\n", "GL203"),
     ("amp_skip_on_overflow_then_clear", "        continue\n", "", "GL201"),
     ("hinge_loss_skips_batches_with_nothing_to_learn", "if loss.item() > 0:", "if loss.item() < 5.0:", "GL205"),
+    ("out_of_memory_batch_skipped", "        optimizer.zero_grad()\n    optimizer.step()",
+     "    optimizer.zero_grad()\n    optimizer.step()", "GL201"),
     ("loss_spike_guard_counts_skips", "print(f\"{skipped} updates skipped as loss spikes\")\n", "", "GL205"),
 ]
 
