@@ -66,6 +66,13 @@ class StepGraph:
         """Points that run before ``p`` on a path with no event of ``kinds`` from them up to ``p``."""
         return self._before(p, kinds)[0]
 
+    def backward_free_to(self, p: int, step: int) -> bool:
+        """No way from ``p`` on to ``step`` runs backward() before clearing again: ``p`` always sits between the
+        last backward() and the step (not only on a path no run takes, such as a loop left by `break` before
+        its backward())."""
+        passed = self.flow.reach([p], lambda q: q == step or self.is_clear(q), raising=False)[0]
+        return not any(q in self.events and self.events[q].kind == BACKWARD for q in passed)
+
     def _before(self, p: int, kinds: tuple[str, ...]) -> tuple[set[int], set[int]]:
         return self.flow.reach([p], lambda q: q in self.events and self.events[q].kind in kinds, backward=True,
                                raising=False)

@@ -33,7 +33,7 @@ class ZeroGradBeforeStep(Rule):
                 step = graph.events[p]
                 for z in sorted(graph.nearest_before(p, (BACKWARD, ZERO_GRAD))):
                     nearest = graph.events[z]
-                    if nearest.kind != ZERO_GRAD or not _after_backward(graph, z):
+                    if nearest.kind != ZERO_GRAD or not _after_backward(graph, z) or not graph.backward_free_to(z, p):
                         continue
                     mod = nearest.module
                     yield Report(nearest.node, f"`{mod.code(nearest.node)}` clears the gradients right before "
@@ -62,7 +62,7 @@ class GradientsWipedBeforeStep(Rule):
                 step = graph.events[p]
                 for e in sorted(graph.between(p, (BACKWARD, ZERO_GRAD, STEP)) & set(graph.points(GRAD_EDIT))):
                     event = graph.events[e]
-                    if not event.detail or not _after_backward(graph, e):
+                    if not event.detail or not _after_backward(graph, e) or not graph.backward_free_to(e, p):
                         continue  # gradients set by hand (an optimizer test) are not wiped
                     mod = event.module
                     yield Report(event.node, f"`{mod.code(event.node)}` runs after backward() and before "

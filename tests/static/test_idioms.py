@@ -608,6 +608,23 @@ for step in range(100):
     optimizer.step()
     optimizer.zero_grad()
 """,
+    "micro_batches_left_early": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+groups = [[(torch.randn(8, 16), torch.randint(0, 4, (8,))) for _ in range(4)] for _ in range(25)]
+for group in groups:
+    optimizer.zero_grad()
+    outputs = []
+    for x, y in group:
+        if x.isnan().any():
+            break
+        loss = F.cross_entropy(model(x), y) / len(group)
+        loss.backward()
+        outputs.append(loss.item())
+    if not outputs:
+        continue
+    optimizer.step()
+""",
 }
 
 
@@ -657,6 +674,7 @@ BROKEN_TWINS = [
     ("hinge_loss_skips_batches_with_nothing_to_learn", "if loss.item() > 0:", "if loss.item() < 5.0:", "GL205"),
     ("out_of_memory_batch_skipped", "        optimizer.zero_grad()\n    optimizer.step()",
      "    optimizer.zero_grad()\n    optimizer.step()", "GL201"),
+    ("micro_batches_left_early", "    if not outputs:\n", "    optimizer.zero_grad()\n    if not outputs:\n", "GL201"),
     ("loss_spike_guard_counts_skips", "print(f\"{skipped} updates skipped as loss spikes\")\n", "", "GL205"),
 ]
 
