@@ -187,10 +187,10 @@ class TrainingSteps:
             for target in small.targets:
                 if _is_grad(target.target):
                     effect = _assignment_effect(small.value)
-                    out.append(Event(GRAD_EDIT, small, mod, effect, clears=bool(effect) and effect != NAN_TO_NUM))
+                    out.append(self._edit(small, target.target, effect, bool(effect) and effect != NAN_TO_NUM, ctx))
                     return
         if isinstance(small, cst.Del) and _is_grad(small.target):
-            out.append(Event(GRAD_EDIT, small, mod, "drops the gradients (deletes them)", clears=True))
+            out.append(self._edit(small, small.target, "drops the gradients (deletes them)", True, ctx))
             return
         if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.Expr, cst.Return)) and small.value is not None:
             self._expressions(small.value, ctx, depth, out)
@@ -215,12 +215,12 @@ class TrainingSteps:
         elif method in ("zero_", "nan_to_num_", "mul_", "fill_") and isinstance(func.value, cst.Attribute) and \
                 _is_grad(func.value) and self._edit_kills(call, method, ctx):
             effect = {"zero_": "sets every gradient to zero", "nan_to_num_": NAN_TO_NUM}.get(method)
-            out.append(Event(GRAD_EDIT, call, mod, effect or
-                             f"multiplies every gradient by `{mod.code(call.args[0].value)}`, which is always 0",
-                             clears=method != "nan_to_num_"))
+            out.append(self._edit(call, func.value, effect or f"multiplies every gradient by "
+                                  f"`{mod.code(call.args[0].value)}`, which is always 0", method != "nan_to_num_", ctx))
         elif any(a.keyword is not None and a.keyword.value == "out" and _is_grad(a.value) for a in call.args) and \
-                _assignment_effect(call):
-            out.append(Event(GRAD_EDIT, call, mod, _assignment_effect(call)))  # torch.nan_to_num(g, out=p.grad)
+                _assignment_effect(call):  # torch.nan_to_num(g, out=p.grad)
+            grad = next(a.value for a in call.args if a.keyword is not None and a.keyword.value == "out")
+            out.append(self._edit(call, grad, _assignment_effect(call), False, ctx))
         elif qualified & names.CLIP_FUNCTIONS and _bound_is_zero(call):
             out.append(Event(GRAD_EDIT, call, mod, "clips every gradient to zero (the bound is 0)"))
         else:
@@ -237,6 +237,42 @@ class TrainingSteps:
     def _summary(self, mod: ModuleAnalysis, fn: cst.FunctionDef, cls) -> StepGraph:
         flow = self._flow(mod, fn, cls, 0) or cfg.build(())  # None while being built: a recursive call
         return StepGraph(fn, mod, flow)
+
+    def _edit(self, node: cst.CSTNode, grad: cst.BaseExpression, effect: str, clears: bool, ctx: Context) -> Event:
+        """A gradient edit; its effect is only stated (and reportable) when it sweeps every parameter."""
+        holder = grad.value.value if isinstance(grad, cst.Attribute) and grad.attr.value == "data" else grad.value
+        return Event(GRAD_EDIT, node, ctx.module, effect if self._sweeps_all(holder, node, ctx) else "", clears=clears)
+
+    def _sweeps_all(self, holder: cst.BaseExpression, node: cst.CSTNode, ctx: Context) -> bool:
+        """`p` in `p.grad` is the variable of a loop over every parameter: `m.parameters()`, `group["params"]`,
+        or the list an optimizer was built with. One named parameter (`self.alpha.grad = None`) or a subset
+        we cannot trace (the actor's share of a policy) may be left out of the step on purpose."""
+        mod = ctx.module
+        loop = next((a for a in mod.ancestors(node) if isinstance(a, cst.For) and isinstance(holder, cst.Name) and
+                     any(n.value == holder.value for n in walk(a.target, cst.Name))), None)
+        return loop is not None and self._all_parameters(loop.iter, ctx, 0)
+
+    def _all_parameters(self, expr: cst.BaseExpression, ctx: Context, depth: int) -> bool:
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("list", "tuple") \
+                and expr.args:
+            return self._all_parameters(expr.args[0].value, ctx, depth)
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+            return self._all_parameters(expr.for_in.iter, ctx, depth)
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):  # a whole model's, not `m.encoder`'s
+            owner = expr.func.value
+            whole = isinstance(owner, cst.Name) or isinstance(owner, cst.Attribute) and \
+                isinstance(owner.value, cst.Name) and owner.value.value == "self"
+            return whole and expr.func.attr.value in ("parameters", "named_parameters")
+        if isinstance(expr, cst.Subscript):
+            return any(isinstance(e.slice, cst.Index) and isinstance(e.slice.value, cst.SimpleString) and
+                       e.slice.value.evaluated_value == "params" for e in expr.slice)
+        if isinstance(expr, (cst.Name, cst.Attribute)) and depth < 3:
+            if any(site.params is not None and ctx.module.code(site.params) == ctx.module.code(expr)
+                   for site in self.flow.optimizers):
+                return True  # the very list the optimizer steps
+            values = list(self._values(expr, ctx))
+            return bool(values) and all(self._all_parameters(v, vctx, depth + 1) for v, vctx in values)
+        return False
 
     def _callee(self, call: cst.Call, ctx: Context):
         func = call.func

@@ -625,6 +625,33 @@ for group in groups:
         continue
     optimizer.step()
 """,
+    "heads_warm_up_before_the_shared_trunk": """
+class ActorCritic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Linear(16, 32)
+        self.actor = nn.Linear(32, 4)
+        self.critic = nn.Linear(32, 1)
+
+    def forward(self, x):
+        h = torch.relu(self.trunk(x))
+        return self.actor(h), self.critic(h)
+
+
+model = ActorCritic()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+warmup = 20
+for step in range(100):
+    x, actions, returns = torch.randn(32, 16), torch.randint(0, 4, (32,)), torch.randn(32)
+    logits, values = model(x)
+    loss = F.cross_entropy(logits, actions) + F.mse_loss(values.squeeze(-1), returns)
+    optimizer.zero_grad()
+    loss.backward()
+    if step < warmup:
+        for p in model.trunk.parameters():
+            p.grad = None
+    optimizer.step()
+""",
 }
 
 
@@ -675,6 +702,7 @@ BROKEN_TWINS = [
     ("out_of_memory_batch_skipped", "        optimizer.zero_grad()\n    optimizer.step()",
      "    optimizer.zero_grad()\n    optimizer.step()", "GL201"),
     ("micro_batches_left_early", "    if not outputs:\n", "    optimizer.zero_grad()\n    if not outputs:\n", "GL201"),
+    ("heads_warm_up_before_the_shared_trunk", "in model.trunk.parameters()", "in model.parameters()", "GL202"),
     ("loss_spike_guard_counts_skips", "print(f\"{skipped} updates skipped as loss spikes\")\n", "", "GL205"),
 ]
 
