@@ -182,7 +182,6 @@ class TrainingSteps:
         return out
 
     def _small(self, small: cst.BaseSmallStatement, ctx: Context, depth: int, out: list) -> None:
-        mod = ctx.module
         if isinstance(small, cst.Assign):
             for target in small.targets:
                 if _is_grad(target.target):
