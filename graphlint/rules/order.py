@@ -294,9 +294,14 @@ def _mentions(expr: cst.BaseExpression, names_: set[str]) -> bool:
 
 
 def _depends_on_gradients(analysis, test: cst.BaseExpression, step, depth: int = 0) -> bool:
+    """The condition reads gradient values (`p.grad`, a clipped norm, a name computed from them); asking
+    whether a gradient exists (`p.grad is not None`) is not a value: stepping a parameter without one
+    would change nothing anyway."""
     mod = step.module
+    presence = {id(c.left) for c in walk(test, cst.Comparison) if len(c.comparisons) == 1 and  # `p.grad is None`
+                isinstance(c.comparisons[0].operator, (cst.Is, cst.IsNot))}
     for node in walk(test, (cst.Attribute, cst.Call, cst.Name)):
-        if isinstance(node, cst.Attribute) and node.attr.value == "grad":
+        if isinstance(node, cst.Attribute) and node.attr.value == "grad" and id(node) not in presence:
             return True
         if isinstance(node, cst.Call) and mod.qualified(node) & names.CLIP_FUNCTIONS:
             return True

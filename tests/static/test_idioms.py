@@ -652,6 +652,17 @@ for step in range(100):
             p.grad = None
     optimizer.step()
 """,
+    "one_optimizer_per_parameter_stepped_when_it_has_a_gradient": """
+model = MLP()
+optimizers = {p: torch.optim.SGD([p], lr=0.1) for p in model.parameters()}
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    F.cross_entropy(model(x), y).backward()
+    for p, opt in optimizers.items():
+        if p.grad is not None:
+            opt.step()
+            opt.zero_grad()
+""",
 }
 
 
@@ -703,6 +714,8 @@ BROKEN_TWINS = [
      "    optimizer.zero_grad()\n    optimizer.step()", "GL201"),
     ("micro_batches_left_early", "    if not outputs:\n", "    optimizer.zero_grad()\n    if not outputs:\n", "GL201"),
     ("heads_warm_up_before_the_shared_trunk", "in model.trunk.parameters()", "in model.parameters()", "GL202"),
+    ("one_optimizer_per_parameter_stepped_when_it_has_a_gradient", "if p.grad is not None:",
+     "if p.grad.abs().sum() > 0:", "GL205"),
     ("loss_spike_guard_counts_skips", "print(f\"{skipped} updates skipped as loss spikes\")\n", "", "GL205"),
 ]
 
