@@ -108,7 +108,9 @@ class MissingZeroGrad(Rule):
                 problem, related = "never zero_grad()", ()
             elif graph.every_iteration(p, head, region):
                 clear = clears[0]
-                when = f"when `{clear.module.code(clear.gates[-1][0].test)}` holds" if clear.gates else "on some iterations"
+                own = [(gate, arm) for gate, arm in clear.gates if (gate, arm) not in step.gates]
+                when = f"when `{clear.module.code(own[-1][0].test)}` {'holds' if own[-1][1] else 'fails'}" if own \
+                    else "on some iterations"
                 problem = (f"clears gradients only {when} (line {clear.module.line(clear.node)}), while the step runs "
                            "every iteration")
                 related = (Related(clear.node, "the only, conditional zero_grad()", clear.module),)
