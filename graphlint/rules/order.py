@@ -5,24 +5,17 @@ from typing import Iterator
 
 import libcst as cst
 
-from graphlint.engine.steps import BACKWARD, GRAD_EDIT, STEP, ZERO_GRAD, Body, Event
+from graphlint.engine import names
+from graphlint.engine.flow import Context, function_key
+from graphlint.engine.steps import BACKWARD, GRAD_EDIT, GRAD_NONE, STEP, ZERO_GRAD, StepGraph
 from graphlint.engine.tree import walk
 from graphlint.findings import Severity
 from graphlint.rules import Related, Report, Rule, register
 
 
-def events_before(body: Body, step: Event) -> list[Event]:
-    """Events that run before ``step`` in one iteration, nearest first (a loop wraps around)."""
-    index = body.events.index(step)
-    before = body.events[:index][::-1]
-    if body.is_loop:
-        before += body.events[index + 1:][::-1]
-    return before
-
-
-def plain_steps(body: Body) -> list[Event]:
+def plain_steps(graph: StepGraph) -> list[int]:
     """Optimizer steps that rely on gradients already in `.grad` (not LBFGS-style closures)."""
-    return [e for e in body.of(STEP) if e.closure is None]
+    return [p for p in graph.points(STEP) if graph.events[p].closure is None]
 
 
 @register
@@ -33,12 +26,15 @@ class ZeroGradBeforeStep(Rule):
     summary = "zero_grad() runs after backward() and before step(), so the step sees no gradients."
 
     def check(self, analysis) -> Iterator[Report]:
-        for body in analysis.steps.bodies:
-            if not body.of(BACKWARD):
+        for graph in analysis.steps.graphs:
+            if not graph.points(BACKWARD):
                 continue
-            for step in plain_steps(body):
-                nearest = next((e for e in events_before(body, step) if e.kind in (BACKWARD, ZERO_GRAD)), None)
-                if nearest is not None and nearest.kind == ZERO_GRAD:
+            for p in plain_steps(graph):
+                step = graph.events[p]
+                for z in sorted(graph.nearest_before(p, (BACKWARD, ZERO_GRAD))):
+                    nearest = graph.events[z]
+                    if nearest.kind != ZERO_GRAD or not _after_backward(graph, z) or not graph.backward_free_to(z, p):
+                        continue
                     mod = nearest.module
                     yield Report(nearest.node, f"`{mod.code(nearest.node)}` clears the gradients right before "
                                  f"`{step.module.code(step.node)}` (line {step.module.line(step.node)}): the step "
@@ -46,6 +42,11 @@ class ZeroGradBeforeStep(Rule):
                                  "forward pass or after step().",
                                  (Related(step.node, "the optimizer step that gets no gradients", step.module),),
                                  module=mod)
+
+
+def _after_backward(graph: StepGraph, p: int) -> bool:
+    """A backward() runs before ``p`` on some path, with no zero_grad() or step() in between."""
+    return any(graph.events[q].kind == BACKWARD for q in graph.nearest_before(p, (BACKWARD, ZERO_GRAD, STEP)))
 
 
 @register
@@ -56,20 +57,19 @@ class GradientsWipedBeforeStep(Rule):
     summary = "Gradients are zeroed, sanitised to zero or dropped between backward() and step()."
 
     def check(self, analysis) -> Iterator[Report]:
-        for body in analysis.steps.bodies:
-            for step in plain_steps(body):
-                before = events_before(body, step)
-                nearest = next((e for e in before if e.kind in (BACKWARD, ZERO_GRAD, STEP)), None)
-                if nearest is None or nearest.kind != BACKWARD:
-                    continue  # no backward() leads here: gradients set by hand (an optimizer test) are not wiped
-                for event in before[:before.index(nearest)]:
-                    if event.kind == GRAD_EDIT and event.detail:
-                        mod = event.module
-                        yield Report(event.node, f"`{mod.code(event.node)}` runs after backward() and before "
-                                     f"`{step.module.code(step.node)}` (line {step.module.line(step.node)}): it "
-                                     f"{event.detail}, so the step can move nothing. Fix the cause (NaNs at their "
-                                     "source, the scale factor), or skip and log the step instead.",
-                                     (Related(step.node, "the optimizer step", step.module),), module=mod)
+        for graph in analysis.steps.graphs:
+            for p in plain_steps(graph):
+                step = graph.events[p]
+                for e in sorted(graph.between(p, (BACKWARD, ZERO_GRAD, STEP)) & set(graph.points(GRAD_EDIT))):
+                    event = graph.events[e]
+                    if not event.detail or not _after_backward(graph, e) or not graph.backward_free_to(e, p):
+                        continue  # gradients set by hand (an optimizer test) are not wiped
+                    mod = event.module
+                    yield Report(event.node, f"`{mod.code(event.node)}` runs after backward() and before "
+                                 f"`{step.module.code(step.node)}` (line {step.module.line(step.node)}): it "
+                                 f"{event.detail}, so the step can move nothing. Fix the cause (NaNs at their "
+                                 "source, the scale factor), or skip and log the step instead.",
+                                 (Related(step.node, "the optimizer step", step.module),), module=mod)
 
 
 @register
@@ -81,43 +81,49 @@ class MissingZeroGrad(Rule):
     summary = "A training loop calls backward() and step() but never clears gradients, so they pile up across steps."
 
     def check(self, analysis) -> Iterator[Report]:
-        loops = [b for b in analysis.steps.bodies if b.is_loop and b.of(BACKWARD) and plain_steps(b)]
-        for body in loops:
-            if any(inner is not body and _contains(body.node, inner.node) for inner in loops):
-                continue  # the innermost loop is the one to blame
-            step = plain_steps(body)[0]
-            backward = body.of(BACKWARD)[0]
-            clears = body.of(ZERO_GRAD) + [e for e in body.of(GRAD_EDIT) if _clears(e.node)]
+        for graph in analysis.steps.graphs:
+            loops = {}
+            for head in graph.flow.loops:
+                region = graph.loop_points(head)
+                if set(graph.points(BACKWARD)) & region and set(plain_steps(graph)) & region:
+                    loops[head] = region
+            for head, region in loops.items():
+                if any(inner != head and inner in region for inner in loops):
+                    continue  # the innermost loop is the one to blame
+                report = self._check_loop(analysis, graph, head, region)
+                if report is not None:
+                    yield report
+
+    @staticmethod
+    def _check_loop(analysis, graph: StepGraph, head: int, region: set[int]) -> Report | None:
+        loop = graph.flow.loops[head]
+        for p in sorted(set(plain_steps(graph)) & region):
+            if not graph.uncleared_cycle(p, region):
+                continue
+            step = graph.events[p]
+            clears = [graph.events[q] for q in sorted(region) if graph.is_clear(q) and graph.events[q].kind != GRAD_NONE]
             if not clears:
-                problem = "never zero_grad()"
-                related = ()
-            elif all(_more_gated(clear, step) for clear in clears):
+                if analysis.steps.renewed_each_iteration(step, loop):
+                    return None  # a new model and optimizer per iteration start from empty gradients
+                problem, related = "never zero_grad()", ()
+            elif graph.every_iteration(p, head, region):
                 clear = clears[0]
-                problem = (f"clears gradients only when `{clear.module.code(clear.gates[-1].test)}` holds "
-                           f"(line {clear.module.line(clear.node)}), while the step runs every iteration")
+                own = [(gate, arm) for gate, arm in clear.gates if (gate, arm) not in step.gates]
+                when = f"when `{clear.module.code(own[-1][0].test)}` {'holds' if own[-1][1] else 'fails'}" if own \
+                    else "on some iterations"
+                problem = (f"clears gradients only {when} (line {clear.module.line(clear.node)}), while the step runs "
+                           "every iteration")
                 related = (Related(clear.node, "the only, conditional zero_grad()", clear.module),)
             else:
-                continue
-            yield Report(step.node, f"this loop calls backward() (line {backward.module.line(backward.node)}) and "
-                         f"`{step.module.code(step.node)}` but {problem}, so steps apply the sum of earlier "
-                         "gradients. Call `optimizer.zero_grad()` once per iteration (or per accumulation cycle, "
-                         "under the same condition as the step).",
-                         (Related(backward.node, "backward() accumulates into .grad", backward.module),) + related,
-                         module=step.module)
-
-
-def _more_gated(clear: Event, step: Event) -> bool:
-    """The clear is conditional while the step runs every iteration (two different conditions prove nothing)."""
-    return bool(clear.gates) and not step.gates
-
-
-def _clears(node: cst.CSTNode) -> bool:
-    return isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value == "None" or \
-        isinstance(node, cst.Call)
-
-
-def _contains(outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
-    return any(n is inner for n in walk(outer.body, (cst.For, cst.While)))
+                return None  # the step and the clear are both conditional: which runs when is unknown
+            backward = next(graph.events[q] for q in sorted(region) if q in graph.events and graph.events[q].kind == BACKWARD)
+            return Report(step.node, f"this loop calls backward() (line {backward.module.line(backward.node)}) and "
+                          f"`{step.module.code(step.node)}` but {problem}, so steps apply the sum of earlier "
+                          "gradients. Call `optimizer.zero_grad()` once per iteration (or per accumulation cycle, "
+                          "under the same condition as the step).",
+                          (Related(backward.node, "backward() accumulates into .grad", backward.module),) + related,
+                          module=step.module)
+        return None
 
 
 @register
@@ -134,11 +140,11 @@ class BackwardNeverCalled(Rule):
             if isinstance(value, cst.Attribute) and value.attr.value == "backward":
                 yield Report(expr, f"`{mod.code(value)}` is only referenced, never called: no gradient is computed "
                              f"and the optimizer step changes nothing. Write `{mod.code(value)}()`.")
-        for body in analysis.steps.bodies:
-            for step in body.of(STEP):
+        for graph in analysis.steps.graphs:
+            for step in graph.of(STEP):
                 if step.closure is None:
                     continue
-                closure = _closure_body(analysis, step)
+                closure = _closure_graph(analysis, step)
                 if closure is not None and not closure.of(BACKWARD) and _returns_graph_loss(analysis, closure):
                     yield Report(step.node, f"the closure `{step.module.code(step.closure)}` passed to "
                                  f"`{step.module.code(step.node)}` computes the loss but never calls backward(), so the "
@@ -146,18 +152,16 @@ class BackwardNeverCalled(Rule):
                                  (Related(closure.node, "the closure", closure.module),), module=step.module)
 
 
-def _returns_graph_loss(analysis, closure: Body) -> bool:
+def _returns_graph_loss(analysis, closure: StepGraph) -> bool:
     """The closure returns a value on the graph (a loss it could have backpropagated), not a float."""
-    from graphlint.engine.flow import function_key
-
     return ("ret", function_key(closure.module, closure.node)) in analysis.losses.graph_values
 
 
-def _closure_body(analysis, step: Event) -> Body | None:
+def _closure_graph(analysis, step) -> StepGraph | None:
     closure = step.closure
-    for body in analysis.steps.bodies:
-        if isinstance(body.node, cst.FunctionDef) and isinstance(closure, cst.Name) and body.node.name.value == closure.value:
-            return body
+    for graph in analysis.steps.graphs:
+        if isinstance(graph.node, cst.FunctionDef) and isinstance(closure, cst.Name) and graph.node.name.value == closure.value:
+            return graph
     return None
 
 
@@ -167,32 +171,139 @@ class SilentlyGatedStep(Rule):
     name = "step-gated-on-gradients"
     category = "step-gate"
     severity = Severity.WARNING
-    summary = "optimizer.step() only runs when a condition on gradient values holds, and nothing reports the skip."
+    summary = ("optimizer.step() only runs when a condition on gradient values (or a cap on the loss) holds, and "
+               "nothing reports the skip.")
 
     def check(self, analysis) -> Iterator[Report]:
-        for body in analysis.steps.bodies:
-            for step in plain_steps(body):
+        for graph in analysis.steps.graphs:
+            for step in map(graph.events.get, plain_steps(graph)):
                 if not step.gates:
                     continue
-                gate = step.gates[-1]
-                if gate.orelse is not None:
-                    continue  # the else-branch handles the skip
+                gate, runs_when = step.gates[-1]
+                mod = step.module if gate in step.module.parents else analysis.module  # a caller's `if`: the file's
+                skipped = _other_arm(gate, runs_when)
+                if skipped is None or _reports(mod, skipped):
+                    continue  # the skip is logged, counted, raised, or spread over an elif chain
                 if _depends_on_gradients(analysis, gate.test, step):
-                    mod = step.module
-                    yield Report(gate, f"`{mod.code(step.node)}` runs only if `{mod.code(gate.test)}`, a condition on "
-                                 "gradient values; when it is false the step is skipped silently (the incident shape: "
-                                 "zero or NaN gradients → no update, nothing logged). Log or count the skip, or fix "
-                                 "the gradients instead of gating.",
-                                 (Related(step.node, "the gated optimizer step", mod),), module=mod)
+                    what = ("a condition on gradient values; when it fails the step is skipped silently (the incident "
+                            "shape: zero or NaN gradients → no update, nothing logged). Log or count the skip, or fix "
+                            "the gradients instead of gating.")
+                elif _caps_loss(analysis, mod, gate, runs_when):
+                    what = ("a cap on the loss value; when the loss is above it the step is skipped silently, and a "
+                            "threshold in other units than the loss (a per-token limit on a summed loss) skips every "
+                            "step. Log or count the skip.")
+                else:
+                    continue
+                condition = mod.code(gate.test) if runs_when else f"not ({mod.code(gate.test)})"
+                yield Report(gate, f"`{step.module.code(step.node)}` runs only if `{condition}`, {what}",
+                             (Related(step.node, "the gated optimizer step", step.module),), module=mod)
 
 
-def _depends_on_gradients(analysis, test: cst.BaseExpression, step: Event, depth: int = 0) -> bool:
-    from graphlint.engine import names
-    from graphlint.engine.flow import Context
+def _other_arm(gate: cst.If, runs_when: bool) -> cst.BaseSuite | None | tuple:
+    """What runs instead of the step: the other arm of its `if`; () when there is none, None for an elif chain."""
+    if not runs_when:
+        return gate.body
+    if isinstance(gate.orelse, cst.If):
+        return None
+    return gate.orelse.body if gate.orelse is not None else ()
 
+
+def _reports(mod, suite) -> bool:
+    """The skip branch leaves a trace: it calls something (print, a logger), raises, or sets a value read elsewhere."""
+    if suite == ():
+        return False
+    for node in walk(suite, (cst.Call, cst.Raise, cst.Assign, cst.AugAssign)):
+        if isinstance(node, (cst.Call, cst.Raise)):
+            return True
+        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        if any(_is_read(mod, t) for t in targets):
+            return True
+    return False
+
+
+def _is_read(mod, target: cst.BaseExpression) -> bool:
+    """A name or attribute (`skipped`, `self.skipped`) is read somewhere in the file, not only written."""
+    name = target.attr.value if isinstance(target, cst.Attribute) else target.value if isinstance(target, cst.Name) else None
+    if name is None:
+        return True  # a subscript or unpacking: not followed
+    for node in mod.all(cst.Name):
+        if node.value != name:
+            continue
+        place = mod.parent(node) if isinstance(mod.parent(node), cst.Attribute) and mod.parent(node).attr is node else node
+        parent = mod.parent(place)
+        while isinstance(parent, (cst.Element, cst.StarredElement, cst.Tuple, cst.List)):  # `a, skipped = ...`
+            place, parent = parent, mod.parent(parent)
+        if not (isinstance(parent, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign)) and parent.target is place):
+            return True
+    return False
+
+
+def _caps_loss(analysis, mod, gate: cst.If, runs_when: bool) -> bool:
+    """The step runs only while the backpropagated loss stays under a threshold (a loss-spike guard),
+    read through `not`, `and`/`or` and helpers that return the comparison. Lower bounds (`loss > 0`, a
+    hinge loss with nothing to learn) skip on purpose and are not caps."""
+    fn = mod.enclosing_function(gate)
+    losses = _backpropagated_names(fn or mod.tree)
+    ctx = Context(mod, fn, mod.enclosing_class(gate))
+    return any(above != runs_when for above in _loss_above(analysis, gate.test, losses, ctx, False, 0))
+
+
+def _backpropagated_names(scope: cst.CSTNode) -> set[str]:
+    """`loss` in `loss.backward()`, `scaler.scale(loss).backward()`, `accelerator.backward(loss)`."""
+    found = set()
+    for call in walk(scope, cst.Call):
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value == "backward":
+            receiver = call.func.value
+            for expr in (receiver, receiver.args[0].value if isinstance(receiver, cst.Call) and receiver.args else None,
+                         call.args[0].value if call.args else None):
+                if isinstance(expr, cst.Name):
+                    found.add(expr.value)
+    return found
+
+
+_ORDERED = {cst.GreaterThan: True, cst.GreaterThanEqual: True, cst.LessThan: False, cst.LessThanEqual: False}
+
+
+def _loss_above(analysis, expr, losses: set[str], ctx, negated: bool, depth: int):
+    """For each comparison of a loss with a threshold in ``expr``: whether ``expr`` being true means
+    the loss is above the threshold."""
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+        yield from _loss_above(analysis, expr.expression, losses, ctx, not negated, depth)
+    elif isinstance(expr, cst.BooleanOperation):
+        for side in (expr.left, expr.right):
+            yield from _loss_above(analysis, side, losses, ctx, negated, depth)
+    elif isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1 and type(expr.comparisons[0].operator) in _ORDERED:
+        above = _ORDERED[type(expr.comparisons[0].operator)]
+        left, right = _mentions(expr.left, losses), _mentions(expr.comparisons[0].comparator, losses)
+        if left != right:
+            yield (above if left else not above) != negated
+    elif isinstance(expr, cst.Call) and depth < 2:
+        found = analysis.flow.callee(expr, ctx)
+        if found is None:
+            return
+        fmod, fn, cls, receiver = found
+        params = [p.name.value for p in fn.params.params][1 if receiver is not None else 0:]
+        passed = {params[i] for i, arg in enumerate(expr.args)
+                  if i < len(params) and arg.keyword is None and _mentions(arg.value, losses)}
+        if passed:
+            for ret in walk(fn, cst.Return):
+                if ret.value is not None:
+                    yield from _loss_above(analysis, ret.value, passed, Context(fmod, fn, cls), negated, depth + 1)
+
+
+def _mentions(expr: cst.BaseExpression, names_: set[str]) -> bool:
+    return any(n.value in names_ for n in walk(expr, cst.Name))
+
+
+def _depends_on_gradients(analysis, test: cst.BaseExpression, step, depth: int = 0) -> bool:
+    """The condition reads gradient values (`p.grad`, a clipped norm, a name computed from them); asking
+    whether a gradient exists (`p.grad is not None`) is not a value: stepping a parameter without one
+    would change nothing anyway."""
     mod = step.module
+    presence = {id(c.left) for c in walk(test, cst.Comparison) if len(c.comparisons) == 1 and  # `p.grad is None`
+                isinstance(c.comparisons[0].operator, (cst.Is, cst.IsNot))}
     for node in walk(test, (cst.Attribute, cst.Call, cst.Name)):
-        if isinstance(node, cst.Attribute) and node.attr.value == "grad":
+        if isinstance(node, cst.Attribute) and node.attr.value == "grad" and id(node) not in presence:
             return True
         if isinstance(node, cst.Call) and mod.qualified(node) & names.CLIP_FUNCTIONS:
             return True

@@ -6,7 +6,6 @@ from typing import Iterator
 import libcst as cst
 
 from graphlint.engine.tree import walk
-from graphlint.engine.steps import BACKWARD, STEP
 from graphlint.findings import Severity
 from graphlint.rules import Related, Report, Rule, register
 
@@ -21,7 +20,7 @@ class GraphKeptAcrossIterations(Rule):
 
     def check(self, analysis) -> Iterator[Report]:
         flow, losses = analysis.flow, analysis.losses
-        training_loops = [b.node for b in analysis.steps.bodies if b.is_loop and (b.of(BACKWARD) or b.of(STEP))]
+        training_loops = analysis.steps.training_loops
         for acc in flow.accumulations:
             if not (acc.value.nodes & losses.graph_values):
                 continue

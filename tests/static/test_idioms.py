@@ -421,6 +421,248 @@ for step in range(100):
     optimizer.step()
     ema.update(model)
 """,
+    "nan_skip_clears_and_continues": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    if not torch.isfinite(loss):
+        print(f"step {step}: non-finite loss, batch skipped")
+        optimizer.zero_grad()
+        continue
+    optimizer.step()
+    optimizer.zero_grad()
+""",
+    "nan_skip_drops_gradients_and_returns": """
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        self.skipped = 0
+
+    def train_step(self, x, y):
+        loss = F.cross_entropy(self.model(x), y)
+        loss.backward()
+        if not torch.isfinite(loss):
+            for p in self.model.parameters():
+                p.grad = None
+            self.skipped += 1
+            return None
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        return loss.item()
+
+
+trainer = Trainer(MLP())
+for step in range(100):
+    trainer.train_step(torch.randn(32, 16), torch.randint(0, 4, (32,)))
+print("skipped", trainer.skipped)
+""",
+    "gradients_cleared_by_own_helper": """
+def zero_grads(model):
+    for p in model.parameters():
+        if p.grad is not None:
+            p.grad.detach_()
+            p.grad.zero_()
+
+
+class Trainer:
+    def __init__(self, model, lr):
+        self.model = model
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+
+    def _reset_grads(self):
+        zero_grads(self.model)
+
+    def train_step(self, x, y):
+        loss = F.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.optimizer.step()
+        self._reset_grads()
+
+    def fit(self, steps):
+        for step in range(steps):
+            self.train_step(torch.randn(32, 16), torch.randint(0, 4, (32,)))
+
+
+Trainer(MLP(), 0.1).fit(100)
+""",
+    "gradients_overwritten_with_zeros_by_base_class": """
+class GradResetMixin:
+    def reset_grads(self):
+        for p in self.params:
+            p.grad = torch.zeros_like(p)
+
+
+class Trainer(GradResetMixin):
+    def __init__(self, model, lr):
+        self.model = model
+        self.params = list(model.parameters())
+        self.optimizer = torch.optim.SGD(self.params, lr=lr)
+
+    def fit(self, steps):
+        for step in range(steps):
+            x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+            loss = F.cross_entropy(self.model(x), y)
+            loss.backward()
+            self.optimizer.step()
+            self.reset_grads()
+
+
+Trainer(MLP(), 0.1).fit(100)
+""",
+    "new_model_and_optimizer_per_trial": """
+results = []
+for trial in range(10):
+    model = MLP()
+    optimizer = torch.optim.Adam(model.parameters(), lr=10 ** -(trial % 4 + 1))
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    results.append(F.cross_entropy(model(x), y).item())
+""",
+    "zero_grad_in_finally": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100):
+    try:
+        x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    finally:
+        optimizer.zero_grad()
+""",
+    "while_loop_until_converged": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+x, y = torch.randn(64, 16), torch.randint(0, 4, (64,))
+step = 0
+while True:
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    step += 1
+    if loss.item() < 0.05 or step >= 1000:
+        break
+    optimizer.zero_grad()
+""",
+    "amp_skip_on_overflow_then_clear": """
+model = MLP()
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+scaler = torch.amp.GradScaler("cuda")
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    with torch.autocast("cuda", dtype=torch.float16):
+        loss = F.cross_entropy(model(x), y)
+    scaler.scale(loss).backward()
+    if not torch.isfinite(loss):
+        optimizer.zero_grad(set_to_none=True)
+        scaler.update()
+        continue
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+""",
+    "hinge_loss_skips_batches_with_nothing_to_learn": """
+model = MLP(16, 8)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100):
+    anchor, positive, negative = model(torch.randn(32, 16)), model(torch.randn(32, 16)), model(torch.randn(32, 16))
+    loss = F.triplet_margin_loss(anchor, positive, negative, margin=0.2)
+    if loss.item() > 0:
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "loss_spike_guard_counts_skips": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+max_loss, skipped = 8.0, 0
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    if loss.item() > max_loss:
+        skipped += 1
+    else:
+        optimizer.step()
+print(f"{skipped} updates skipped as loss spikes")
+""",
+    "out_of_memory_batch_skipped": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    try:
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    except torch.cuda.OutOfMemoryError:
+        print(f"step {step}: out of memory, batch skipped")
+        optimizer.zero_grad()
+    optimizer.step()
+    optimizer.zero_grad()
+""",
+    "micro_batches_left_early": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+groups = [[(torch.randn(8, 16), torch.randint(0, 4, (8,))) for _ in range(4)] for _ in range(25)]
+for group in groups:
+    optimizer.zero_grad()
+    outputs = []
+    for x, y in group:
+        if x.isnan().any():
+            break
+        loss = F.cross_entropy(model(x), y) / len(group)
+        loss.backward()
+        outputs.append(loss.item())
+    if not outputs:
+        continue
+    optimizer.step()
+""",
+    "heads_warm_up_before_the_shared_trunk": """
+class ActorCritic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Linear(16, 32)
+        self.actor = nn.Linear(32, 4)
+        self.critic = nn.Linear(32, 1)
+
+    def forward(self, x):
+        h = torch.relu(self.trunk(x))
+        return self.actor(h), self.critic(h)
+
+
+model = ActorCritic()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+warmup = 20
+for step in range(100):
+    x, actions, returns = torch.randn(32, 16), torch.randint(0, 4, (32,)), torch.randn(32)
+    logits, values = model(x)
+    loss = F.cross_entropy(logits, actions) + F.mse_loss(values.squeeze(-1), returns)
+    optimizer.zero_grad()
+    loss.backward()
+    if step < warmup:
+        for p in model.trunk.parameters():
+            p.grad = None
+    optimizer.step()
+""",
+    "one_optimizer_per_parameter_stepped_when_it_has_a_gradient": """
+model = MLP()
+optimizers = {p: torch.optim.SGD([p], lr=0.1) for p in model.parameters()}
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    F.cross_entropy(model(x), y).backward()
+    for p, opt in optimizers.items():
+        if p.grad is not None:
+            opt.step()
+            opt.zero_grad()
+""",
 }
 
 
@@ -457,6 +699,24 @@ BROKEN_TWINS = [
      "    loss.backward()\n    for p in params:\n        p.grad =", "GL202"),
     ("stand_in_optimizer_with_zero_lr", "model.parameters(), lr=0.1", "model.parameters(), lr=0.0", "GL601"),
     ("learning_rate_set_by_hand", "        group[\"lr\"] = 1e-3 * min(1.0, (step + 1) / 100)\n", "        pass\n", "GL601"),
+    ("nan_skip_clears_and_continues", "        continue\n", "", "GL201"),
+    ("nan_skip_drops_gradients_and_returns", "            return None\n", "", "GL202"),
+    ("gradients_cleared_by_own_helper", "        self._reset_grads()\n", "", "GL203"),
+    ("gradients_overwritten_with_zeros_by_base_class", "torch.zeros_like(p)", "p.grad * 0.5", "GL203"),
+    ("new_model_and_optimizer_per_trial", "for trial in range(10):\n    model = MLP()\n",
+     "model = MLP()\nfor trial in range(10):\n", "GL203"),
+    ("zero_grad_in_finally", "    finally:\n        optimizer.zero_grad()\n", "    finally:\n        print(step)\n", "GL203"),
+    ("while_loop_until_converged", "        break\n    optimizer.zero_grad()\n",
+     "        optimizer.zero_grad()\n        break\n", "GL203"),
+    ("amp_skip_on_overflow_then_clear", "        continue\n", "", "GL201"),
+    ("hinge_loss_skips_batches_with_nothing_to_learn", "if loss.item() > 0:", "if loss.item() < 5.0:", "GL205"),
+    ("out_of_memory_batch_skipped", "        optimizer.zero_grad()\n    optimizer.step()",
+     "    optimizer.zero_grad()\n    optimizer.step()", "GL201"),
+    ("micro_batches_left_early", "    if not outputs:\n", "    optimizer.zero_grad()\n    if not outputs:\n", "GL201"),
+    ("heads_warm_up_before_the_shared_trunk", "in model.trunk.parameters()", "in model.parameters()", "GL202"),
+    ("one_optimizer_per_parameter_stepped_when_it_has_a_gradient", "if p.grad is not None:",
+     "if p.grad.abs().sum() > 0:", "GL205"),
+    ("loss_spike_guard_counts_skips", "print(f\"{skipped} updates skipped as loss spikes\")\n", "", "GL205"),
 ]
 
 
