@@ -48,7 +48,8 @@ def imported_modules(data: bytes, module_name: str, is_package: bool) -> set[str
     against the file's package (as `ScopeIndex` does)."""
     package = module_name if is_package else module_name.rpartition(".")[0]
     found: set[str] = set()
-    for match in _IMPORT.finditer(data):
+    matches = (m for line in data.splitlines() if b"import" in line for m in _IMPORT.finditer(line))
+    for match in matches:  # an import statement names its module on the line of its `import`
         source, names = match.group(1), match.group(2)
         if source is not None:
             dotted = source.decode("ascii", "replace")

@@ -98,8 +98,9 @@ def parseable_source(text: str) -> str:
         tokens = list(tokenize.generate_tokens(StringIO(text).readline))
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return text  # the parser reports malformed source with a proper location
-    _check_nesting(tokens)
-    edits = _long_chain_edits(tokens)
+    longest_statement = _check_nesting(tokens)
+    # a chain of MAX_CHAIN links needs twice as many tokens in one statement; most files have none
+    edits = _long_chain_edits(tokens) if longest_statement > 2 * MAX_CHAIN else []
     if not edits:
         return text
     refusal = _python_refuses(text)
@@ -112,10 +113,13 @@ def parseable_source(text: str) -> str:
     return "".join(lines)
 
 
-def _check_nesting(tokens: list[tokenize.TokenInfo]) -> None:
-    brackets = indents = 0
-    for tok in tokens:
-        if tok.type == tokenize.OP and tok.string in "([{":
+def _check_nesting(tokens: list[tokenize.TokenInfo]) -> int:
+    """Refuse what CPython refuses for its nesting; returns the most tokens in one statement."""
+    brackets = indents = longest = start = 0
+    for i, tok in enumerate(tokens):
+        if tok.type == tokenize.NEWLINE:
+            longest, start = max(longest, i - start), i
+        elif tok.type == tokenize.OP and tok.string in "([{":
             brackets += 1
             if brackets > MAX_BRACKET_DEPTH:
                 raise SourceError(f"line {tok.start[0]}: too many nested parentheses (Python allows {MAX_BRACKET_DEPTH})")
@@ -127,6 +131,7 @@ def _check_nesting(tokens: list[tokenize.TokenInfo]) -> None:
                 raise SourceError(f"line {tok.start[0]}: too many levels of indentation (Python allows {MAX_INDENT_DEPTH - 1})")
         elif tok.type == tokenize.DEDENT:
             indents -= 1
+    return max(longest, len(tokens) - start)
 
 
 class _Span:

@@ -37,7 +37,8 @@ class ProjectIndex:
             self._real.setdefault(f.display, real)
         self._sorted_real = sorted(self._display)  # for "every run file inside this folder"
         self._is_file: dict[str, bool] = {}
-        self._located: dict[tuple[str, str], str | None] = {}
+        self._located: dict[tuple[str, str], str | None] = {}  # (importer's folder, module) -> where it is
+        self._roots: dict[str, list[str]] = {}  # a folder -> sys.path for the files in it
         self._parsed: OrderedDict[str, ModuleAnalysis | None] = OrderedDict()
 
     @classmethod
@@ -53,10 +54,13 @@ class ProjectIndex:
         """The folders on sys.path when ``importer`` (a display path) runs: its own folder, then the
         root above its package."""
         folder = os.path.dirname(self._real_path(importer))
-        top = folder
-        while self._exists(os.path.join(top, "__init__.py")) and os.path.dirname(top) != top:
-            top = os.path.dirname(top)
-        return [folder] if top == folder else [folder, top]
+        roots = self._roots.get(folder)
+        if roots is None:
+            top = folder
+            while self._exists(os.path.join(top, "__init__.py")) and os.path.dirname(top) != top:
+                top = os.path.dirname(top)
+            roots = self._roots[folder] = [folder] if top == folder else [folder, top]
+        return roots
 
     def locate(self, module: str, importer: str) -> str | None:
         """The real path ``import module`` loads from ``importer``: a module's file, a package's
