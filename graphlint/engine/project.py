@@ -24,7 +24,8 @@ import libcst as cst
 from graphlint.engine.module import ModuleAnalysis
 from graphlint.files import SourceError, SourceFile, read_source
 
-PARSED_MODULES_KEPT = 256  # per process; a module imported by many files stays, one-off scripts leave
+# per process, ~5 MB per 1,000 lines parsed: a module imported by many files stays, one-off scripts leave
+PARSED_MODULES_KEPT = 64
 
 
 class ProjectIndex:
@@ -93,6 +94,8 @@ class ProjectIndex:
 
     def path_of(self, module: str, importer: str) -> str | None:
         """The display path of the run file that ``import module`` in ``importer`` loads; None for libraries."""
+        if not self._display:
+            return None  # nothing of the run to follow into (a single snippet, a notebook alone)
         found = self.locate(module, importer)
         return self._display.get(found) if found is not None else None
 

@@ -110,3 +110,26 @@ def test_where_each_import_leads(tmp_path):
     assert sorted(index.files_under("pkg", train)) == sorted(
         str(tmp_path / p) for p in ("pkg/__init__.py", "pkg/model.py", "pkg/sub/__init__.py",
                                     "pkg/sub/train.py", "pkg/sub/utils.py"))
+
+
+def test_a_module_is_parsed_once_and_shared_by_its_importers(tmp_path):
+    write(tmp_path / "model.py", NET.format(cut=""))
+    for script in ("a.py", "b.py"):
+        write(tmp_path / script, TRAIN.format(module="model"))
+    files, _ = discover([str(tmp_path)])
+    index = ProjectIndex.from_files(files)
+    model = index.load("model", str(tmp_path / "a.py"))
+    assert model is not None and model.classes.keys() == {"Net"}
+    assert index.load("model", str(tmp_path / "b.py")) is model
+    assert index.module(str(tmp_path / "model.py"), (tmp_path / "model.py").read_text()) is model
+
+
+def test_workers_get_batches_of_neighbouring_files(tmp_path):
+    from graphlint.runner import batches
+
+    for project in ("p", "q"):
+        for name in ("model.py", "train.py", "utils.py"):
+            write(tmp_path / project / name, "x = 1\n" * 50)
+    files, _ = discover([str(tmp_path / "q"), str(tmp_path / "p")])
+    grouped = [sorted({files[i].path.parent.name for i in batch}) for batch in batches(files, 2)]
+    assert sorted(grouped) == [["p"], ["q"]]
