@@ -98,8 +98,9 @@ def analyse(files: list[SourceFile], options: AnalysisOptions, args: argparse.Na
     cache = None if args.no_cache else Cache(cache_folder, options)
     by_file: dict[str, list[Finding]] = {}
     todo = files
+    project = ProjectIndex.from_files([f for f in files if f.path.suffix != notebook.SUFFIX])
     if cache:
-        cache.plan(files)
+        cache.plan(files, project)
         todo = []
         for f in files:
             hit = cache.get(f.display)
@@ -108,7 +109,6 @@ def analyse(files: list[SourceFile], options: AnalysisOptions, args: argparse.Na
             else:
                 by_file[f.display] = hit
     hits = len(files) - len(todo)
-    project = ProjectIndex.from_files([f for f in files if f.path.suffix != notebook.SUFFIX])
     errors: list[FileError] = []
     if todo:
         result = check_files(todo, options, jobs=args.jobs, project=project)

@@ -17,7 +17,7 @@ from json.decoder import scanstring
 from pathlib import Path
 
 from graphlint.engine import AnalysisOptions, ProjectIndex, analyze_source
-from graphlint.files import SourceError, check_parseable
+from graphlint.files import SourceError, parseable_source
 from graphlint.findings import Finding, Location
 
 SUFFIX = ".ipynb"
@@ -95,8 +95,7 @@ def read(path: Path) -> Notebook:
 def analyze(path: Path, display: str, options: AnalysisOptions, project: ProjectIndex) -> list[Finding]:
     """The engine's findings on the notebook's code, with cell numbers and cell-relative lines."""
     nb = read(path)
-    check_parseable(nb.text)
-    return [to_cells(f, nb, display) for f in analyze_source(nb.text, display, options, project)]
+    return [to_cells(f, nb, display) for f in analyze_source(parseable_source(nb.text), display, options, project)]
 
 
 def _locate(nb: Notebook, line: int) -> CellLine:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 
 import libcst as cst
 
 from graphlint.engine.flow import FlowGraph
-from graphlint.files import SourceError, read_source
+from graphlint.files import SourceError
 from graphlint.engine.losses import LossFlow
 from graphlint.engine.steps import TrainingSteps
 from graphlint.engine.module import ModuleAnalysis
@@ -23,19 +22,10 @@ class Analysis:
         self.module = module
         self.options = options
         self.project = project
-        self._loaded: dict[str, ModuleAnalysis | None] = {}
 
-    def load_module(self, name: str) -> ModuleAnalysis | None:
-        """Another file of the project, parsed on first use; None for libraries."""
-        if name not in self._loaded:
-            path = self.project.path_of(name)
-            self._loaded[name] = None
-            if path is not None:
-                try:
-                    self._loaded[name] = ModuleAnalysis(read_source(Path(path)), path, self.project.name_of(path))
-                except (SourceError, cst.ParserSyntaxError):
-                    pass
-        return self._loaded[name]
+    def load_module(self, name: str, importer: ModuleAnalysis) -> ModuleAnalysis | None:
+        """The file of the run that ``import name`` in ``importer`` loads (parsed once per run); None for libraries."""
+        return self.project.load(name, importer.path)
 
     @cached_property
     def flow(self) -> FlowGraph:
@@ -54,7 +44,7 @@ def analyze_source(text: str, path: str, options: AnalysisOptions, project: Proj
     from graphlint.rules import all_rules
 
     try:
-        module = ModuleAnalysis(text, path, project.name_of(path))
+        module = project.module(path, text)
     except cst.ParserSyntaxError as exc:
         # CPython's compiler (it compiles, never runs) names the error the way users know it;
         # if Python accepts the file, only libcst's grammar refused it.

@@ -135,7 +135,7 @@ class FlowGraph:
 
     MAX_INFERENCE_DEPTH = 4
 
-    def __init__(self, main: ModuleAnalysis, load_module: Callable[[str], ModuleAnalysis | None],
+    def __init__(self, main: ModuleAnalysis, load_module: Callable[[str, ModuleAnalysis], ModuleAnalysis | None],
                  extra_sinks: tuple[str, ...] = ()) -> None:
         self.main = main
         self.load_module = load_module
@@ -744,7 +744,7 @@ class FlowGraph:
             if "." not in q:
                 continue
             module_name, _, attr = q.rpartition(".")
-            other = self.load_module(module_name)
+            other = self.load_module(module_name, mod)
             if other is None:
                 continue
             if attr in other.classes:

@@ -100,6 +100,31 @@ def test_cache_is_used_and_invalidated_by_content_options_and_imports(run, tmp_p
     assert json.loads(run(".", "--format", "json", "--ignore", "GL901")[1])["summary"]["cache_hits"] == 3
 
 
+def test_cache_follows_imports_as_python_resolves_them(run, tmp_path):
+    """Two projects with their own model.py: editing b's invalidates b's importer only; a package's
+    relative import and its importer of the package are invalidated by the module they reach."""
+    for project in ("a", "b"):
+        (tmp_path / project).mkdir()
+        (tmp_path / project / "model.py").write_text("class Net:\n    pass\n")
+        (tmp_path / project / "train.py").write_text("from model import Net\na = b.detach()\n")
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    for init in ("pkg/__init__.py", "pkg/sub/__init__.py"):
+        (tmp_path / init).write_text("")
+    (tmp_path / "pkg" / "sub" / "model.py").write_text("class Net:\n    pass\n")
+    (tmp_path / "pkg" / "sub" / "train.py").write_text("from .model import Net\n")
+    (tmp_path / "uses_pkg.py").write_text("import pkg\n")
+    assert run(".", "--format", "json")[0] == 1
+
+    def hits():
+        return json.loads(run(".", "--format", "json")[1])["summary"]["cache_hits"]
+
+    assert hits() == 9
+    (tmp_path / "b" / "model.py").write_text("class Net:\n    x = 1\n")
+    assert hits() == 7  # b/model.py and b/train.py
+    (tmp_path / "pkg" / "sub" / "model.py").write_text("class Net:\n    x = 1\n")
+    assert hits() == 6  # pkg/sub/model.py, pkg/sub/train.py, uses_pkg.py
+
+
 def test_cache_never_turns_an_error_into_a_pass(run, tmp_path):
     (tmp_path / "bad.py").write_text("def (:\n")
     (tmp_path / "bad.py").write_bytes(b"x = 1\x00\n")
