@@ -29,10 +29,11 @@ _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _code_fingerprint() -> str:
-    """graphlint's version plus the size and mtime of its sources, so a development edit is never served stale."""
+    """graphlint's version plus the size and mtime of its sources and knowledge tables, so a development edit is
+    never served stale."""
     root = Path(graphlint.__file__).parent
     h = hashlib.sha256(graphlint.__version__.encode())
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted([*root.rglob("*.py"), *root.rglob("*.toml")]):
         st = path.stat()
         h.update(f"{path.relative_to(root)}:{st.st_size}:{st.st_mtime_ns};".encode())
     return h.hexdigest()

@@ -20,8 +20,10 @@ import libcst as cst
 import networkx as nx
 
 from graphlint.engine import names, scopes
+from graphlint.engine.library import entry_points
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
 from graphlint.engine.tree import child_nodes, walk
+from graphlint.knowledge import Knowledge, bundled
 
 Node = tuple
 
@@ -55,17 +57,18 @@ class Value:
 
 
 EMPTY = Value()
+# Knowledge tables whose calls cut their result out of the graph, and the kind of cut, checked in this order.
+CUT_KINDS = (("cuts.detach", "detach"), ("cuts.scalar", "scalar-escape"), ("cuts.rewrap", "rewrap"),
+             ("cuts.non-differentiable", "non-differentiable"))
 
 
-def _called_name(func: cst.BaseExpression) -> str:
-    """`get_state_dict` for `get_state_dict(m)` and `self.get_state_dict(m)`; '' for other callees."""
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return func.value if isinstance(func, cst.Name) else ""
-
-
-def _is_string(expr: cst.BaseExpression) -> bool:
-    return isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString))
+def is_string(expr: cst.BaseExpression) -> bool:
+    """A string literal, an f-string, or %-formatting / concatenation with a string literal."""
+    if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+        return True
+    return isinstance(expr, cst.BinaryOperation) and (
+        isinstance(expr.operator, cst.Modulo) and is_string(expr.left) or
+        isinstance(expr.operator, cst.Add) and (is_string(expr.left) or is_string(expr.right)))
 
 
 def _contents(value: Value) -> Value:
@@ -96,6 +99,7 @@ class Accumulation:
     target: cst.BaseExpression
     value: "Value"
     ctx: "Context"
+    exprs: tuple[cst.BaseExpression, ...] = ()  # what is added: `x`, or the call's arguments
 
 
 @dataclass
@@ -136,8 +140,9 @@ class FlowGraph:
     MAX_INFERENCE_DEPTH = 4
 
     def __init__(self, main: ModuleAnalysis, load_module: Callable[[str], ModuleAnalysis | None],
-                 extra_sinks: tuple[str, ...] = ()) -> None:
+                 extra_sinks: tuple[str, ...] = (), knowledge: Knowledge | None = None) -> None:
         self.main = main
+        self.knowledge = knowledge or bundled()
         self.load_module = load_module
         self.extra_sinks = extra_sinks
         self.graph = nx.DiGraph()
@@ -189,7 +194,7 @@ class FlowGraph:
 
     def _no_grad_decorator(self, mod: ModuleAnalysis, fn: cst.FunctionDef) -> Cut | None:
         for dec in fn.decorators:
-            if mod.is_any(dec.decorator, names.NO_GRAD_CONTEXTS):
+            if self.knowledge.matches("grad-off.contexts", mod.qualified(dec.decorator)):
                 return Cut("no-grad", dec, mod, f"`@{mod.code(dec.decorator)}` on `{fn.name.value}`")
         return None
 
@@ -256,9 +261,9 @@ class FlowGraph:
         self._block(suite.body if isinstance(suite, cst.IndentedBlock) else [suite], ctx)
 
     def _grad_off(self, expr: cst.BaseExpression, mod: ModuleAnalysis) -> Cut | None:
-        if mod.is_any(expr, names.NO_GRAD_CONTEXTS):
+        if self.knowledge.matches("grad-off.contexts", mod.qualified(expr)):
             return Cut("no-grad", expr, mod, f"`with {mod.code(expr)}`")
-        if isinstance(expr, cst.Call) and mod.is_any(expr, names.SET_GRAD_ENABLED) and expr.args and \
+        if isinstance(expr, cst.Call) and self.knowledge.matches("grad-off.switches", mod.qualified(expr)) and expr.args and \
                 isinstance(expr.args[0].value, cst.Name) and expr.args[0].value.value == "False":
             return Cut("no-grad", expr, mod, f"`with {mod.code(expr)}`")
         return None
@@ -272,7 +277,8 @@ class FlowGraph:
             self._assign(small.target, self.eval(small.value, ctx), ctx, small)
         elif isinstance(small, cst.AugAssign):
             value = self.eval(small.value, ctx)
-            self._record("accumulation", small, lambda: self.accumulations.append(Accumulation(small, small.target, value, ctx)))
+            self._record("accumulation", small, lambda: self.accumulations.append(
+                Accumulation(small, small.target, value, ctx, (small.value,))))
             old = self.eval(small.target, ctx) if isinstance(small.target, cst.Name) else EMPTY
             self._assign(small.target, (value | old).derived(), ctx, small)
         elif isinstance(small, cst.Expr):
@@ -302,7 +308,7 @@ class FlowGraph:
                 self.graph.add_node(field, label=f"{target.value}[{name!r}]")
                 self._flow(field_value, field, ctx)
         elif isinstance(target, cst.Attribute):
-            if target.attr.value not in names.METADATA_ATTRIBUTES:  # `p.grad = g` does not make g part of p's value
+            if not self.knowledge.matches("attributes.metadata", (), target.attr.value):  # `p.grad = g` does not make g part of p's value
                 for node in self.attribute_nodes(target, ctx, for_write=True):
                     self._flow(value, node, ctx)
             if target.attr.value == "requires_grad":
@@ -423,7 +429,7 @@ class FlowGraph:
     def _eval_Attribute(self, expr: cst.Attribute, ctx: Context) -> Value:
         if expr.attr.value == "data":
             return self._cut(self.eval(expr.value, ctx), Cut("detach", expr, ctx.module, f"`{ctx.module.code(expr)}`"), ctx)
-        if expr.attr.value in names.METADATA_ATTRIBUTES:
+        if self.knowledge.matches("attributes.metadata", (), expr.attr.value):
             return EMPTY  # gradients and metadata (shape, dtype, device) are not values on the graph
         return Value(alias=frozenset(self.attribute_nodes(expr, ctx)))
 
@@ -465,6 +471,10 @@ class FlowGraph:
         operands = self.eval(expr.left, ctx) | union(self.eval(c.comparator, ctx) for c in expr.comparisons)
         return self._cut(operands, Cut("non-differentiable", expr, ctx.module, f"the comparison `{ctx.module.code(expr)}`"), ctx)
 
+    def _eval_BinaryOperation(self, expr: cst.BinaryOperation, ctx) -> Value:
+        operands = self.eval(expr.left, ctx) | self.eval(expr.right, ctx)
+        return EMPTY if is_string(expr) else operands.derived()  # "%.3f" % loss is text
+
     def _eval_IfExp(self, expr: cst.IfExp, ctx) -> Value:
         self.eval(expr.test, ctx)
         return self.eval(expr.body, ctx) | self.eval(expr.orelse, ctx)
@@ -504,23 +514,22 @@ class FlowGraph:
         return Value(alias=frozenset({node}))
 
     def _eval_Call(self, call: cst.Call, ctx: Context) -> Value:
-        mod = ctx.module
-        qualified = mod.qualified(call)
-        func = call.func
+        mod, kb, func = ctx.module, self.knowledge, call.func
+        qualified = entry_points(self, call, ctx)
         args = [self.eval(a.value, ctx) for a in call.args]
         all_args = union(args)
         method = func.attr.value if isinstance(func, cst.Attribute) else None
         receiver = self.eval(func.value, ctx) if isinstance(func, cst.Attribute) else EMPTY
 
         # gradient sinks
-        if method in names.METHOD_SINKS:
+        if kb.matches("gradients.sinks", (), method):
             if call.args and self._is_backward_helper(func.value, mod):
                 loss_value, loss_expr = args[0], call.args[0].value
             else:
                 loss_value, loss_expr = receiver, func.value
             self._add_sink(loss_value, call, mod, loss_expr)
             return EMPTY
-        if qualified & names.FUNCTION_SINKS and args:
+        if kb.matches("gradients.sinks", qualified) and args:
             self._add_sink(args[0], call, mod, call.args[0].value)
             return self._call_node(call, ctx, EMPTY)
         if method and any(method == s.lstrip(".") for s in self.extra_sinks if s.startswith(".")) or \
@@ -529,18 +538,19 @@ class FlowGraph:
                 self._add_sink(args[0], call, mod, call.args[0].value)
             return EMPTY
 
-        # cuts
-        if method in names.SHAPE_METHODS:
-            return EMPTY
-        if method in names.DETACH_METHODS:
-            return self._cut(receiver, Cut("detach", call, mod, f"`{mod.code(call)}`"), ctx)
-        if method in names.SCALAR_METHODS or (qualified & names.SCALAR_BUILTINS and not method):
-            return self._cut(receiver | all_args, Cut("scalar-escape", call, mod, f"`{mod.code(call)}`"), ctx)
-        if (method in names.NONDIFF_METHODS and not qualified & names.SCALAR_BUILTINS) or qualified & names.NONDIFF_FUNCTIONS:
-            return self._cut(receiver | all_args, Cut("non-differentiable", call, mod, f"`{mod.code(call)}`"), ctx)
-        if qualified & names.REWRAP_FUNCTIONS or (qualified & names.LIST_REWRAP_FUNCTIONS and call.args and
-                                                  isinstance(call.args[0].value, (cst.List, cst.ListComp, cst.Tuple))):
+        # cuts, and results that are never values on the graph
+        if kb.matches("returns.non-tensor", qualified, method) or kb.matches("returns.fresh", qualified) or \
+                isinstance(func, cst.Attribute) and is_string(func.value):
+            return EMPTY  # x.size(), len(xs), m.register_forward_hook(f), ", ".join(names), torch.zeros_like(x)
+        cut = next((c for key, c in CUT_KINDS if kb.matches(key, qualified, method)), None)
+        if cut == "rewrap" or kb.matches("cuts.rewrap-lists", qualified) and call.args and \
+                isinstance(call.args[0].value, (cst.List, cst.ListComp, cst.Tuple)):
             return self._cut(all_args, Cut("rewrap", call, mod, f"`{mod.code(call)}`"), ctx)
+        if cut is not None:
+            return self._cut(receiver if cut == "detach" else receiver | all_args, Cut(cut, call, mod, f"`{mod.code(call)}`"), ctx)
+        if kb.matches("grad-off.calls", qualified):  # a pipeline's __call__, generate(): no graph comes out
+            value = self._call_node(call, ctx, self.eval(func, ctx), held=all_args)
+            return self._cut(value, Cut("no-grad", call, mod, f"`{mod.code(call)}` (it runs without grad)"), ctx)
         if method == "requires_grad_" and call.args and self.always_false(call.args[0].value, ctx):
             self._record("frozen", call, lambda: self.frozen.append((receiver, call, mod)))
         if method in ("parameters", "named_parameters"):
@@ -550,25 +560,32 @@ class FlowGraph:
             self.parameters_of[id(call)] = receiver
             if ctx.no_grad is not None:
                 self.non_autograd_updates.append(receiver)
-        if method in ("load_state_dict", "copy_") or (method == "mul_" and ctx.no_grad is not None):
+        if kb.matches("updates.load", (), method) or (method == "mul_" and ctx.no_grad is not None):
             self.non_autograd_updates.append(receiver)
 
         # objects created here
-        if qualified & (names.PARAMETERIZED_NN | names.PARAMETER_CONSTRUCTORS) or \
+        if kb.matches("modules.parameters", qualified):  # a leaf, whatever its initial values came from
+            return self._call_node(call, ctx, EMPTY, kind="owner", leaf=True)
+        if kb.matches("modules.parameterized", qualified) or \
                 any(q.startswith("torch.nn.") and q.endswith(".from_pretrained") for q in qualified):
             return self._call_node(call, ctx, all_args, kind="owner")
         if any(names.is_optimizer(q) for q in qualified):
             self._record("optimizer", call, lambda: self.optimizers.append(
                 OptimizerSite(call, mod, ctx.function, _argument(call, 0, "params"))))
             return self._call_node(call, ctx, EMPTY, kind="optimizer")
-        if qualified & names.SAME_OBJECT_FUNCTIONS and args:
+        if kb.matches("returns.arguments", qualified) and args:  # accelerator.prepare(model, opt, loader)
+            return _contents(args[0]) if len(args) == 1 else \
+                Value(all_args.alias, all_args.derive, tuple(_contents(a) for a in args))
+        if kb.matches("returns.same-object", qualified) and args:  # torch.compile(model), DDP(model)
             return _contents(args[0])
-        if qualified & names.CONTAINER_BUILTINS:  # list(xs), tuple(g), zip(a, b): the same objects, regrouped
+        if kb.matches("returns.regrouped", qualified):  # list(xs), tuple(g), zip(a, b): the same objects, regrouped
             return _contents(all_args)
-        if qualified & names.COPY_FUNCTIONS:  # separate parameters: no gradient flows back to the original
+        if kb.matches("returns.copy", qualified):  # separate parameters: no gradient flows back to the original
             return self._call_node(call, ctx, EMPTY, copy=True)
-        if method in names.SAME_OBJECT_METHODS:
+        if kb.matches("returns.same-object", (), method):  # model.to(device), model.train()
             return _contents(receiver)
+        if kb.matches("returns.computed", qualified, method):  # sum(losses), loss.clone(): history kept
+            return self._call_node(call, ctx, receiver | all_args)
 
         # calls into code we can read
         found = self.definition(func, ctx)
@@ -581,14 +598,13 @@ class FlowGraph:
         # a container mutated with a value: that value now lives in the container
         if method in ("append", "extend", "insert", "add", "update", "setdefault", "put", "appendleft"):
             if method in ("append", "extend", "insert", "appendleft"):  # list-like: it keeps what it is given
-                self._record("accumulation", call, lambda: self.accumulations.append(Accumulation(call, func.value, all_args, ctx)))
+                self._record("accumulation", call, lambda: self.accumulations.append(
+                    Accumulation(call, func.value, all_args, ctx, tuple(a.value for a in call.args))))
             for node in receiver.nodes:
                 self._flow(all_args, node, ctx)
             return EMPTY
-        if method in names.PART_METHODS or "state_dict" in _called_name(func):  # parts of the object, not computed from it
+        if kb.matches("returns.parts", qualified, method):  # parts of the object, not computed from it
             return self._call_node(call, ctx, EMPTY, held=receiver | all_args)
-        if qualified & names.VALUELESS_BUILTINS or isinstance(func, cst.Attribute) and _is_string(func.value):
-            return EMPTY  # isinstance(m, nn.Linear), len(xs), ", ".join(names): never a tensor
         # anything else is opaque: its result is computed from the callee (a layer's weights) and what went in;
         # an object handed to a call that is not torch's (`strategy.setup(model)`) may come back wrapped, not computed
         callee = self.eval(func, ctx)
@@ -767,7 +783,7 @@ class FlowGraph:
                     return found
             return None
         if isinstance(expr, cst.Attribute):
-            if expr.attr.value in names.SAME_OBJECT_METHODS:
+            if self.knowledge.matches("returns.same-object", (), expr.attr.value):
                 return None
             owner = self.class_of(expr.value, ctx, depth + 1)
             if owner is None:
@@ -779,9 +795,10 @@ class FlowGraph:
             return None
         if isinstance(expr, cst.Call):
             func = expr.func
-            if isinstance(func, cst.Attribute) and func.attr.value in names.SAME_OBJECT_METHODS:
+            if isinstance(func, cst.Attribute) and self.knowledge.matches("returns.same-object", (), func.attr.value):
                 return self.class_of(func.value, ctx, depth + 1)
-            if mod.qualified(expr) & (names.SAME_OBJECT_FUNCTIONS | names.COPY_FUNCTIONS) and expr.args:
+            if (self.knowledge.matches("returns.same-object", mod.qualified(expr)) or
+                    self.knowledge.matches("returns.copy", mod.qualified(expr))) and expr.args:
                 return self.class_of(expr.args[0].value, ctx, depth + 1)
             found = self.definition(func, ctx)
             if isinstance(found, ClassInfo):

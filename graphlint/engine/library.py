@@ -1,0 +1,71 @@
+"""Which library entry points a call runs, so that the knowledge tables can be asked about it.
+
+A call's own qualified names come from the imports (`torch.argmax`). A call on an object
+that a library made is named by that library's class: `pipe(prompt)` after
+`pipe = StableDiffusionPipeline.from_pretrained(...)` runs
+`diffusers.StableDiffusionPipeline.__call__`, and `accelerator.prepare(...)` after
+`accelerator = Accelerator()` runs `accelerate.Accelerator.prepare`. Classes are found by
+following the names an object was assigned from; anything else stays unnamed.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from graphlint.engine.flow import Context, FlowGraph
+
+MAX_DEPTH = 4
+
+
+def entry_points(flow: "FlowGraph", call: cst.Call, ctx: "Context") -> set[str]:
+    """The qualified names of what a call runs: its own, and `Class.method` / `Class.__call__` for objects
+    made by a library class."""
+    found = set(ctx.module.qualified(call))
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        found |= {f"{cls}.{func.attr.value}" for cls in library_classes(flow, func.value, ctx)}
+    else:
+        found |= {f"{cls}.__call__" for cls in library_classes(flow, func, ctx)}
+    return found
+
+
+def library_classes(flow: "FlowGraph", expr: cst.BaseExpression, ctx: "Context", depth: int = 0) -> set[str]:
+    """The library classes (or factories) an expression's object was made by: `X(...)`, `X.from_pretrained(...)`,
+    `factory(...)` of an imported name, through assignments and `.to(device)`-like calls."""
+    if depth > MAX_DEPTH:
+        return set()
+    if isinstance(expr, cst.Name):
+        found: set[str] = set()
+        for value, vctx in flow.assigned_values(expr, ctx):
+            found |= library_classes(flow, value, vctx, depth + 1)
+        return found
+    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self" \
+            and ctx.cls is not None:
+        from graphlint.engine.flow import Context
+
+        found = set()
+        for value, method in ctx.cls.attr_values.get(expr.attr.value, ()):
+            found |= library_classes(flow, value, Context(ctx.cls.module, method, ctx.cls), depth + 1)
+        return found
+    if not isinstance(expr, cst.Call):
+        return set()
+    func = expr.func
+    if isinstance(func, cst.Attribute) and flow.knowledge.matches("returns.same-object", (), func.attr.value):
+        return library_classes(flow, func.value, ctx, depth + 1)
+    if not _is_imported(func, ctx):
+        return set()
+    made = set()
+    for name in ctx.module.qualified(func):
+        owner, _, last = name.rpartition(".")
+        made.add(owner if last.startswith("from_") and owner else name)  # X.from_pretrained(...) makes an X
+    return made
+
+
+def _is_imported(func: cst.BaseExpression, ctx: "Context") -> bool:
+    """The callee's name comes from an import (a library's, or another analysed file's)."""
+    root = func
+    while isinstance(root, cst.Attribute):
+        root = root.value
+    return isinstance(root, cst.Name) and any(b.imported is not None for b in ctx.module.scopes.bindings(root))
