@@ -150,7 +150,7 @@ def _returns_graph_loss(analysis, closure: Body) -> bool:
     """The closure returns a value on the graph (a loss it could have backpropagated), not a float."""
     from graphlint.engine.flow import function_key
 
-    return ("ret", function_key(closure.module, closure.node)) in analysis.losses.graph_values
+    return ("ret", function_key(closure.module, closure.node)) in analysis.values.carrying_graph
 
 
 def _closure_body(analysis, step: Event) -> Body | None:

@@ -7,6 +7,7 @@ import libcst as cst
 
 from graphlint.engine.tree import walk
 from graphlint.engine.steps import BACKWARD, STEP
+from graphlint.engine.values import Kind
 from graphlint.findings import Severity
 from graphlint.rules import Related, Report, Rule, register
 
@@ -20,10 +21,10 @@ class GraphKeptAcrossIterations(Rule):
     summary = "A loss or model output is accumulated across iterations without .item()/.detach(), keeping every graph alive."
 
     def check(self, analysis) -> Iterator[Report]:
-        flow, losses = analysis.flow, analysis.losses
+        flow, losses, values = analysis.flow, analysis.losses, analysis.values
         training_loops = [b.node for b in analysis.steps.bodies if b.is_loop and (b.of(BACKWARD) or b.of(STEP))]
         for acc in flow.accumulations:
-            if not (acc.value.nodes & losses.graph_values):
+            if not any(values.kind(e, acc.ctx) is Kind.GRAPH for e in acc.exprs):
                 continue
             mod = acc.ctx.module
             target_nodes = flow.versions(flow.var_node(acc.target, acc.ctx)) if isinstance(acc.target, cst.Name) \
@@ -53,26 +54,31 @@ class GraphKeptAcrossIterations(Rule):
 
     @staticmethod
     def _outlives_loop(acc, mod, training_loops, flow) -> bool:
-        """A name bound outside a loop that accumulates graph tensors: a running total in a training loop,
-        or a list of outputs collected batch after batch (an evaluation loop without no_grad)."""
+        """A name that keeps growing from one training iteration to the next: a running total or a list bound
+        outside the training loop (not made afresh in its body, even around an inner loop), or a list of outputs
+        collected batch after batch (an evaluation loop without no_grad) -- not one over a fixed handful of items."""
         if not isinstance(acc.target, cst.Name):
             return False
-        loop = next((a for a in mod.ancestors(acc.site) if isinstance(a, (cst.For, cst.While))), None)
-        if loop is None:
+        loops = []  # enclosing loops of this function, innermost first
+        for a in mod.ancestors(acc.site):
+            if isinstance(a, (cst.FunctionDef, cst.Lambda)):
+                break
+            if isinstance(a, (cst.For, cst.While)):
+                loops.append(a)
+        if not loops:
             return False
-        if not any(loop is t for t in training_loops):
+        training = next((loop for loop in loops if any(loop is t for t in training_loops)), None)
+        if training is None:
             fn = acc.ctx.function
             if not isinstance(acc.site, cst.Call) or not flow.sinks or fn is None or fn.name.value in ("forward", "__call__") \
                     or acc.ctx.cls is not None and acc.ctx.cls.node.name.value in mod.module_classes \
-                    or _only_called_without_grad(flow, mod, fn):
+                    or _only_called_without_grad(flow, mod, fn) or _fixed_iterations(loops[0], acc.ctx, flow):
                 return False
         name = acc.target.value
-        bound_inside = any(isinstance(n, cst.Name) and n.value == name
-                           for a in walk(loop.body, cst.Assign) for t in a.targets for n in _bound_names(t.target))
         # a worklist (`stack.extend(...)` and `stack.pop()` in one loop) does not grow with the iterations
         worklist = any(isinstance(c.func, cst.Attribute) and c.func.attr.value in ("pop", "popleft") and
-                       isinstance(c.func.value, cst.Name) and c.func.value.value == name for c in walk(loop, cst.Call))
-        return not bound_inside and not worklist
+                       isinstance(c.func.value, cst.Name) and c.func.value.value == name for c in walk(loops[0], cst.Call))
+        return not _made_afresh(training or loops[0], name) and not worklist
 
 
 STEP_HOOK_SUFFIXES = ("_step", "_step_end", "_batch_start", "_batch_end", "_epoch_end")
@@ -104,6 +110,40 @@ def _only_called_without_grad(flow, mod, fn) -> bool:
                    isinstance(a, cst.FunctionDef) and any(mod.is_any(d.decorator, names.NO_GRAD_CONTEXTS)
                                                           for d in a.decorators)
                    for a in mod.ancestors(call)) for call, _ in sites)
+
+
+def _made_afresh(loop: cst.For | cst.While, name: str) -> bool:
+    """The loop's body (inner loops included) binds the name anew or empties it: `xs = []`, `xs: list = []`,
+    `xs.clear()`, `del xs[:]`."""
+    body = loop.body
+    targets = [t.target for a in walk(body, cst.Assign) for t in a.targets] + [a.target for a in walk(body, cst.AnnAssign)]
+    if any(isinstance(n, cst.Name) and n.value == name for t in targets for n in _bound_names(t)):
+        return True
+    cleared = any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "clear" and isinstance(c.func.value, cst.Name)
+                  and c.func.value.value == name for c in walk(body, cst.Call))
+    deleted = any(isinstance(d.target, cst.Subscript) and isinstance(d.target.value, cst.Name) and d.target.value.value == name
+                  for d in walk(body, cst.Del))
+    return cleared or deleted
+
+
+def _fixed_iterations(loop: cst.For | cst.While, ctx, flow) -> bool:
+    """A loop over a fixed handful of items (`range(4)`, a literal tuple, `enumerate` of one): it runs a known
+    number of times, however long training lasts."""
+    if not isinstance(loop, cst.For):
+        return False
+    iterable = loop.iter
+    while isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) and \
+            iterable.func.value in ("enumerate", "zip", "reversed", "list", "tuple") and iterable.args:
+        iterable = iterable.args[0].value
+    if isinstance(iterable, (cst.Tuple, cst.List, cst.Set)):
+        return True
+    if isinstance(iterable, cst.Call) and ctx.module.qualified(iterable) == {"builtins.range"} and iterable.args:
+        return all(flow.always(a.value, ctx, _is_integer, names_deep=2) for a in iterable.args)
+    return False
+
+
+def _is_integer(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Integer)
 
 
 def _bound_names(target: cst.BaseExpression):

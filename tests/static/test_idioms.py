@@ -421,6 +421,150 @@ for step in range(100):
     optimizer.step()
     ema.update(model)
 """,
+    "pipeline_samples_kept_for_logging": """
+from diffusers import StableDiffusionPipeline
+
+model = MLP()
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+pipeline = StableDiffusionPipeline.from_pretrained("runwayml/stable-diffusion-v1-5")
+pipeline.unet = model
+pipeline = pipeline.to("cpu")
+samples = []
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    if step % 50 == 0:
+        images = pipeline("a photo of a cat", num_inference_steps=20).images
+        samples.append(images[0])
+""",
+    "captions_and_eval_table_rows": """
+from transformers import AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("gpt2")
+model = MLP(16, 50)
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+captions, table = [], []
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 50, (32,))
+    optimizer.zero_grad()
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    optimizer.step()
+    if step % 20 == 0:
+        ids = torch.multinomial(logits.softmax(-1), 1)
+        captions.extend(tokenizer.batch_decode(ids))
+        table.append(("train", "%.4f" % loss, tokenizer.decode(ids[0])))
+""",
+    "batch_slices_kept_as_examples": """
+from accelerate import Accelerator
+from torch.utils.data import DataLoader, TensorDataset
+
+accelerator = Accelerator()
+model = MLP()
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+loader = DataLoader(TensorDataset(torch.randn(256, 16), torch.randint(0, 4, (256,))), batch_size=32)
+model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+examples = []
+for epoch in range(3):
+    for step, (x, y) in enumerate(loader):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        accelerator.backward(loss)
+        optimizer.step()
+        if step == 0:
+            examples.append((x[:4] + 1) / 2)
+""",
+    "leaf_parameter_built_once_from_outputs": """
+model = MLP(16, 8)
+warmup = [torch.randn(32, 16) for _ in range(4)]
+prototypes = nn.Parameter(torch.cat([model(xb) for xb in warmup]).mean(0, keepdim=True))
+optimizer = torch.optim.SGD([*model.parameters(), prototypes], lr=0.1)
+history = []
+for step in range(100):
+    x = torch.randn(32, 16)
+    optimizer.zero_grad()
+    loss = torch.cdist(model(x), prototypes).min(dim=1).values.mean()
+    loss.backward()
+    optimizer.step()
+    history.append(prototypes)
+""",
+    "hook_handles_registered_before_training": """
+def train(model, steps):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    activations, handles = {}, []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            handles.append(module.register_forward_hook(lambda m, i, o, name=name: activations.update({name: o.detach()})))
+    for step in range(steps):
+        x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    for handle in handles:
+        handle.remove()
+
+
+train(MLP(), 100)
+""",
+    "list_made_afresh_each_iteration": """
+def train(model, steps):
+    optimizer = torch.optim.Adam(model.parameters())
+    for step in range(steps):
+        chunk_norms = []
+        x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        for chunk in x.chunk(4):
+            chunk_norms.append(model(chunk).norm())
+        print(step, [float(n) for n in chunk_norms])
+
+
+train(MLP(), 100)
+""",
+    "short_logging_loop_before_training": """
+def train(model, steps):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    fixed = torch.randn(4, 16)
+    initial = []
+    for i in range(4):
+        initial.append(model(fixed[i:i + 1]))
+    print("outputs before training", initial)
+    for step in range(steps):
+        x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+
+train(MLP(), 100)
+""",
+    "step_decay_by_powers_of_a_tenth": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.1 ** (epoch // 30))
+for epoch in range(90):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    scheduler.step()
+""",
+    "zero_lr_optimizer_in_a_scheduler_test": """
+def make_scheduler(step_size):
+    optimizer = torch.optim.SGD(MLP().parameters(), lr=0)
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size)
+
+
+def test_step_lr_keeps_its_step_size():
+    scheduler = make_scheduler(10)
+    assert scheduler.step_size == 10
+""",
 }
 
 
@@ -457,6 +601,20 @@ BROKEN_TWINS = [
      "    loss.backward()\n    for p in params:\n        p.grad =", "GL202"),
     ("stand_in_optimizer_with_zero_lr", "model.parameters(), lr=0.1", "model.parameters(), lr=0.0", "GL601"),
     ("learning_rate_set_by_hand", "        group[\"lr\"] = 1e-3 * min(1.0, (step + 1) / 100)\n", "        pass\n", "GL601"),
+    ("pipeline_samples_kept_for_logging", 'pipeline("a photo of a cat", num_inference_steps=20).images',
+     "model(torch.randn(4, 16))", "GL401"),
+    ("captions_and_eval_table_rows", "tokenizer.batch_decode(ids)", "logits", "GL401"),
+    ("captions_and_eval_table_rows", '"%.4f" % loss', "loss", "GL401"),
+    ("batch_slices_kept_as_examples", "(x[:4] + 1) / 2", "(model(x[:4]) + 1) / 2", "GL401"),
+    ("leaf_parameter_built_once_from_outputs", "history.append(prototypes)", "history.append(prototypes * 1.0)", "GL401"),
+    ("hook_handles_registered_before_training", "handles.append(module.register_forward_hook(",
+     "handles.append(model(torch.randn(2, 16)), (", "GL401"),
+    ("list_made_afresh_each_iteration", "    for step in range(steps):\n        chunk_norms = []\n",
+     "    chunk_norms = []\n    for step in range(steps):\n", "GL401"),
+    ("short_logging_loop_before_training", "for i in range(4):", "for i in range(len(fixed)):", "GL401"),
+    ("step_decay_by_powers_of_a_tenth", "lambda epoch: 0.1 ** (epoch // 30)", "lambda epoch: min(1.0, epoch // 5)", "GL601"),
+    ("zero_lr_optimizer_in_a_scheduler_test", "    return torch.optim.lr_scheduler.StepLR(",
+     "    optimizer.step()\n    return torch.optim.lr_scheduler.StepLR(", "GL601"),
 ]
 
 
