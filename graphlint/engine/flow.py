@@ -20,7 +20,7 @@ import libcst as cst
 import networkx as nx
 
 from graphlint.engine import names, scopes
-from graphlint.engine.library import entry_points
+from graphlint.engine.library import entry_points, is_backward_helper, is_library_function
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
 from graphlint.engine.tree import child_nodes, walk
 from graphlint.knowledge import Knowledge, bundled
@@ -523,7 +523,7 @@ class FlowGraph:
 
         # gradient sinks
         if kb.matches("gradients.sinks", (), method):
-            if call.args and self._is_backward_helper(func.value, mod):
+            if call.args and is_backward_helper(func.value, mod):
                 loss_value, loss_expr = args[0], call.args[0].value
             else:
                 loss_value, loss_expr = receiver, func.value
@@ -610,7 +610,7 @@ class FlowGraph:
         callee = self.eval(func, ctx)
         if any(q.startswith("torch.") for q in qualified):
             return self._call_node(call, ctx, callee | all_args)
-        return self._call_node(call, ctx, callee, held=all_args, library_function=self._is_library_function(func, ctx))
+        return self._call_node(call, ctx, callee, held=all_args, library_function=is_library_function(self, func, ctx))
 
     def _unpacked_values(self, element: cst.Element, ctx: Context):
         """For `a, b = x, y`: `y` for `b`; for `model, opt = build(...)`: what `build` returns in that position."""
@@ -629,35 +629,6 @@ class FlowGraph:
                 value = _element_at(ret.value, target, element)
                 if value is not None:
                     yield value, Context(fmod, fn, cls)
-
-    def _is_library_function(self, func: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
-        """A call into another library's function (`np.mean`, `utils.evaluate(model)`, `init = deepspeed.initialize;
-        init(...)`): we cannot tell whether its result is a tensor on the graph. Tensor methods, torch functions
-        and layers called on data can."""
-        mod = ctx.module
-        root = func
-        while isinstance(root, cst.Attribute):
-            root = root.value
-        if not isinstance(root, cst.Name):
-            return False
-        qualified = mod.qualified(func)
-        if any(q.startswith("torch.") for q in qualified) or (isinstance(func, cst.Name) and func.value in names.TENSOR_BUILTINS):
-            return False
-        bindings = mod.scopes.bindings(root)
-        if any(b.imported is not None for b in bindings):
-            return True
-        if not bindings:  # a star import's name (builtins resolve to `builtins.*`)
-            return isinstance(func, cst.Name) and not qualified
-        if func is root and depth < 2 and all(isinstance(b.node, cst.Name) for b in bindings):
-            values = list(self.assigned_values(root, ctx))  # a local name for another library's function
-            return bool(values) and all(isinstance(v, (cst.Name, cst.Attribute)) and self._is_library_function(v, c, depth + 1)
-                                        for v, c in values)
-        return False
-
-    def _is_backward_helper(self, receiver: cst.BaseExpression, mod: ModuleAnalysis) -> bool:
-        """`accelerator.backward(loss)`, `fabric.backward(loss)`, `self.manual_backward(loss)`: the loss is the argument."""
-        text = mod.code(receiver).lower()
-        return any(word in text for word in ("accelerator", "fabric", "self", "trainer", "engine", "strategy"))
 
     def _add_sink(self, value: Value, site: cst.CSTNode, mod: ModuleAnalysis, loss: cst.BaseExpression | None) -> None:
         node = ("sink", id(site))

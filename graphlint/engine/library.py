@@ -69,3 +69,34 @@ def _is_imported(func: cst.BaseExpression, ctx: "Context") -> bool:
     while isinstance(root, cst.Attribute):
         root = root.value
     return isinstance(root, cst.Name) and any(b.imported is not None for b in ctx.module.scopes.bindings(root))
+
+
+def is_library_function(flow: "FlowGraph", func: cst.BaseExpression, ctx: "Context", depth: int = 0) -> bool:
+    """A call into another library's function (`np.mean`, `utils.evaluate(model)`, `init = deepspeed.initialize;
+    init(...)`): we cannot tell whether its result is a tensor on the graph. Tensor methods, torch functions
+    and layers called on data can."""
+    mod = ctx.module
+    root = func
+    while isinstance(root, cst.Attribute):
+        root = root.value
+    if not isinstance(root, cst.Name):
+        return False
+    qualified = mod.qualified(func)
+    if any(q.startswith("torch.") for q in qualified) or flow.knowledge.matches("returns.computed", qualified):
+        return False
+    bindings = mod.scopes.bindings(root)
+    if any(b.imported is not None for b in bindings):
+        return True
+    if not bindings:  # a star import's name (builtins resolve to `builtins.*`)
+        return isinstance(func, cst.Name) and not qualified
+    if func is root and depth < 2 and all(isinstance(b.node, cst.Name) for b in bindings):
+        values = list(flow.assigned_values(root, ctx))  # a local name for another library's function
+        return bool(values) and all(isinstance(v, (cst.Name, cst.Attribute)) and is_library_function(flow, v, c, depth + 1)
+                                    for v, c in values)
+    return False
+
+
+def is_backward_helper(receiver: cst.BaseExpression, mod) -> bool:
+    """`accelerator.backward(loss)`, `fabric.backward(loss)`, `self.manual_backward(loss)`: the loss is the argument."""
+    text = mod.code(receiver).lower()
+    return any(word in text for word in ("accelerator", "fabric", "self", "trainer", "engine", "strategy"))

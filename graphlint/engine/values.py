@@ -118,12 +118,17 @@ class ValueModel:
         return Kind.UNKNOWN
 
     def _node_kind(self, node: Node) -> Kind:
-        data = self.graph.nodes[node] if node in self.graph else {}
+        """A cut's result, or what the objects a name holds are (every one of them)."""
         if node[0] == "cut":
             return _CUT_KINDS.get(node[2], Kind.UNKNOWN)
+        kinds = {self._object_kind(obj) for obj in self.flow.points_to(node)}
+        return kinds.pop() if len(kinds) == 1 else Kind.UNKNOWN
+
+    def _object_kind(self, obj: Node) -> Kind:
+        data = self.graph.nodes[obj] if obj in self.graph else {}
         if data.get("leaf"):
             return Kind.PARAMETER
-        if data.get("kind") in ("owner", "instance", "optimizer"):
+        if obj[0] == "class" or data.get("kind") in ("owner", "instance", "optimizer"):
             return Kind.OBJECT
         return Kind.UNKNOWN
 
