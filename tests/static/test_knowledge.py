@@ -6,6 +6,10 @@ the same place) are checked for being loaded and matched by their own spelling.
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import libcst as cst
 import pytest
 
@@ -121,11 +125,16 @@ def test_every_behaviour_is_documented_in_the_readme():
 
 def test_a_project_adds_entries_from_its_configuration(tmp_path):
     """`[tool.graphlint.knowledge]` extends the tables: a sampler of the project's own library runs without grad."""
-    source = program("grad-off.calls", "mylib.Sampler.__call__")
-    assert verdict(source, bundled())[0] == []
-    options = AnalysisOptions(knowledge=(("grad-off.calls", ("mylib.Sampler.__call__",)),))
-    analysis = Analysis(ModuleAnalysis(source, "probe.py"), options, ProjectIndex())
-    assert [r.code for r in all_rules() for _ in r().check(analysis)] == ["GL104"]
+    (tmp_path / "train.py").write_text(program("grad-off.calls", "mylib.Sampler.__call__"))
+
+    def codes() -> list[str]:
+        out = subprocess.run([sys.executable, "-m", "graphlint", "--no-cache", "--format", "json", "train.py"],
+                             cwd=tmp_path, capture_output=True, text=True).stdout
+        return [f["rule"] for f in json.loads(out)["findings"]]
+
+    assert codes() == []
+    (tmp_path / "pyproject.toml").write_text('[tool.graphlint.knowledge]\ngrad-off = { calls = ["mylib.Sampler.__call__"] }\n')
+    assert codes() == ["GL104"]
 
 
 @pytest.mark.parametrize("table, needle", [
@@ -134,5 +143,6 @@ def test_a_project_adds_entries_from_its_configuration(tmp_path):
     ({"cuts": {"detach": ".x"}}, "`cuts.detach` must be a list of names"),
 ])
 def test_a_malformed_table_names_the_key(table, needle):
-    with pytest.raises(KnowledgeError, match=needle.replace(".", r"\.").replace("`", "`")):
+    with pytest.raises(KnowledgeError) as error:
         parse_table(table, "mine.toml")
+    assert str(error.value).startswith("mine.toml: ") and needle in str(error.value)
