@@ -699,11 +699,12 @@ class FlowGraph:
             found = self.definition(func, ctx)
             if isinstance(found, tuple) and isinstance(found[1], cst.FunctionDef):
                 return found[0], found[1], None, None
-            owner = self.class_of(func, ctx)  # calling a module instance runs its forward
+            owner = self.class_of(func, ctx)  # calling an instance runs a module's forward, another class's __call__
             if owner is not None:
-                forward = owner.module.class_method(owner, "forward")
-                if forward is not None:
-                    return owner.module, forward, owner, func
+                names_run = ("forward",) if owner.node.name.value in owner.module.module_classes else ("__call__", "forward")
+                run = next(filter(None, (owner.module.class_method(owner, n) for n in names_run)), None)
+                if run is not None:
+                    return owner.module, run, owner, func
             return None
         finally:
             self._resolving.discard(id(call))

@@ -9,7 +9,7 @@ from graphlint.engine.tree import walk
 from graphlint.engine.steps import BACKWARD, STEP
 from graphlint.engine.values import Kind
 from graphlint.findings import Severity
-from graphlint.rules import Related, Report, Rule, register
+from graphlint.rules import Report, Rule, register
 
 
 @register

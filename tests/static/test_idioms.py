@@ -440,6 +440,32 @@ for step in range(100):
         images = pipeline("a photo of a cat", num_inference_steps=20).images
         samples.append(images[0])
 """,
+    "sampler_of_the_project_runs_without_grad": """
+class Sampler:
+    def __init__(self, denoiser, steps=10):
+        self.denoiser, self.steps = denoiser, steps
+
+    @torch.no_grad()
+    def __call__(self, n):
+        x = torch.randn(n, 16)
+        for _ in range(self.steps):
+            x = x - 0.1 * self.denoiser(x)[:, :1]
+        return x.clamp(-1, 1)
+
+
+model = MLP()
+sampler = Sampler(model)
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+gallery = []
+for step in range(100):
+    x = torch.randn(32, 16)
+    optimizer.zero_grad()
+    loss = F.mse_loss(model(x), torch.zeros(32, 4))
+    loss.backward()
+    optimizer.step()
+    if step % 25 == 0:
+        gallery.append(sampler(4))
+""",
     "captions_and_eval_table_rows": """
 from transformers import AutoTokenizer
 
@@ -603,6 +629,7 @@ BROKEN_TWINS = [
     ("learning_rate_set_by_hand", "        group[\"lr\"] = 1e-3 * min(1.0, (step + 1) / 100)\n", "        pass\n", "GL601"),
     ("pipeline_samples_kept_for_logging", 'pipeline("a photo of a cat", num_inference_steps=20).images',
      "model(torch.randn(4, 16))", "GL401"),
+    ("sampler_of_the_project_runs_without_grad", "    @torch.no_grad()\n    def __call__", "    def __call__", "GL401"),
     ("captions_and_eval_table_rows", "tokenizer.batch_decode(ids)", "logits", "GL401"),
     ("captions_and_eval_table_rows", '"%.4f" % loss', "loss", "GL401"),
     ("batch_slices_kept_as_examples", "(x[:4] + 1) / 2", "(model(x[:4]) + 1) / 2", "GL401"),
