@@ -13,16 +13,16 @@ rarer, so rules built on "reaches the loss only through cuts" stay quiet when un
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Callable, Iterable
 
 import libcst as cst
 import networkx as nx
 
 from graphlint.engine import names, scopes
-from graphlint.engine.library import entry_points, is_backward_helper, is_library_function
+from graphlint.engine.library import ancestor_bases, entry_points, is_backward_helper, is_library_function
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
-from graphlint.engine.tree import child_nodes, walk
+from graphlint.engine.returns import dict_keys, returns_of, string_key, tuple_arity
+from graphlint.engine.tree import child_nodes
 from graphlint.knowledge import Knowledge, bundled
 
 Node = tuple
@@ -179,7 +179,7 @@ class FlowGraph:
         if fn is None:
             body = [s for s in mod.tree.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
         else:
-            ctx.no_grad = self._no_grad_decorator(mod, fn) or inherited_no_grad
+            ctx.no_grad = self._grad_off_by_caller(mod, fn, cls) or inherited_no_grad
             body = list(fn.body.body) if isinstance(fn.body, cst.IndentedBlock) else [fn.body]
             for param in _parameters(fn):
                 node = self.define(param.name, ctx, "param")
@@ -188,14 +188,18 @@ class FlowGraph:
         self._block(body, ctx)
         if fn is not None and cls is not None and fn.name.value == "training_step" and any(
                 b in names.LIGHTNING_BASES for b in cls.bases):
-            for ret in _returns(fn):
+            for ret in returns_of(fn):
                 if ret.value is not None:
                     self._add_sink(self.eval(ret.value, ctx), ret, mod, ret.value)
 
-    def _no_grad_decorator(self, mod: ModuleAnalysis, fn: cst.FunctionDef) -> Cut | None:
+    def _grad_off_by_caller(self, mod: ModuleAnalysis, fn: cst.FunctionDef, cls: ClassInfo | None) -> Cut | None:
+        """`@torch.no_grad()` on the function, or a hook its framework runs without grad (`validation_step`)."""
         for dec in fn.decorators:
             if self.knowledge.matches("grad-off.contexts", mod.qualified(dec.decorator)):
                 return Cut("no-grad", dec, mod, f"`@{mod.code(dec.decorator)}` on `{fn.name.value}`")
+        hooks = {f"{base}.{fn.name.value}" for base in ancestor_bases(cls)} if cls is not None else ()
+        if hooks and self.knowledge.matches("grad-off.hooks", hooks):
+            return Cut("no-grad", fn.name, mod, f"`{fn.name.value}` (its framework runs it without grad)")
         return None
 
     def _block(self, body: Iterable[cst.CSTNode], ctx: Context) -> None:
@@ -261,7 +265,8 @@ class FlowGraph:
         self._block(suite.body if isinstance(suite, cst.IndentedBlock) else [suite], ctx)
 
     def _grad_off(self, expr: cst.BaseExpression, mod: ModuleAnalysis) -> Cut | None:
-        if self.knowledge.matches("grad-off.contexts", mod.qualified(expr)):
+        if self.knowledge.matches("grad-off.contexts", mod.qualified(expr)) and not \
+                (isinstance(expr, cst.Call) and expr.args and _is_false(expr.args[0].value)):  # inference_mode(False)
             return Cut("no-grad", expr, mod, f"`with {mod.code(expr)}`")
         if isinstance(expr, cst.Call) and self.knowledge.matches("grad-off.switches", mod.qualified(expr)) and expr.args and \
                 isinstance(expr.args[0].value, cst.Name) and expr.args[0].value.value == "False":
@@ -283,6 +288,8 @@ class FlowGraph:
             self._assign(small.target, (value | old).derived(), ctx, small)
         elif isinstance(small, cst.Expr):
             self.eval(small.value, ctx)
+            if isinstance(small.value, cst.Call) and self.knowledge.matches("grad-off.switches", ctx.module.qualified(small.value)):
+                ctx.no_grad = self._grad_off(small.value, ctx.module)  # `torch.set_grad_enabled(False)` from here on
         elif isinstance(small, cst.Return) and small.value is not None and ctx.function is not None:
             value = self.eval(small.value, ctx)
             self._flow(value, ("ret", ctx.key), ctx)
@@ -318,12 +325,20 @@ class FlowGraph:
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = value.elements if value.elements is not None and len(value.elements) == len(target.elements) else None
             for i, el in enumerate(target.elements):
-                self._assign(el.value, elements[i] if elements else Value(value.alias, value.derive), ctx, stmt)
+                self._assign(el.value, elements[i] if elements else self._part(value, stmt, i, ctx), ctx, stmt)
         elif isinstance(target, cst.Subscript):
             for node in self.eval(target.value, ctx).nodes:
                 self._flow(value, node, ctx)
         elif isinstance(target, cst.StarredElement):
             self._assign(target.value, value, ctx, stmt)
+
+    def _part(self, value: Value, stmt: cst.CSTNode, index: int, ctx: Context) -> Value:
+        """One element of a value whose shape is unknown (`loss, n = model.forward_loss(batch)`): it holds
+        something of that value, not necessarily computed from it (`n` may be a count)."""
+        node = ("part", id(stmt), index)
+        self.graph.add_node(node, label=f"element {index}")
+        self._flow(value.derived(), node, ctx, held=True)
+        return Value(alias=frozenset({node}))
 
     def always(self, expr: cst.BaseExpression, ctx: Context, test: Callable[[cst.BaseExpression], bool],
                names_deep: int = 3) -> bool:
@@ -452,7 +467,7 @@ class FlowGraph:
     def _eval_Dict(self, expr: cst.Dict, ctx) -> Value:
         values = [self.eval(el.value, ctx) for el in expr.elements]
         whole = union(values)
-        keys = [_string_key(el) for el in expr.elements]
+        keys = [string_key(el) for el in expr.elements]
         if values and all(k is not None for k in keys):
             return Value(whole.alias, whole.derive, fields=tuple(zip(keys, values)))
         return whole
@@ -565,7 +580,10 @@ class FlowGraph:
 
         # objects created here
         if kb.matches("modules.parameters", qualified):  # a leaf, whatever its initial values came from
-            return self._call_node(call, ctx, EMPTY, kind="owner", leaf=True)
+            value = self._call_node(call, ctx, EMPTY, kind="owner", leaf=True)
+            if any(a.keyword and a.keyword.value == "requires_grad" and self.always_false(a.value, ctx) for a in call.args):
+                self._record("frozen", call, lambda: self.frozen.append((value, call, mod)))
+            return value
         if kb.matches("modules.parameterized", qualified) or \
                 any(q.startswith("torch.nn.") and q.endswith(".from_pretrained") for q in qualified):
             return self._call_node(call, ctx, all_args, kind="owner")
@@ -625,7 +643,7 @@ class FlowGraph:
         callee = self.callee(stmt.value, ctx) if isinstance(stmt.value, cst.Call) else None
         if callee is not None:
             fmod, fn, cls, _ = callee
-            for ret in _returns(fn):
+            for ret in returns_of(fn):
                 value = _element_at(ret.value, target, element)
                 if value is not None:
                     yield value, Context(fmod, fn, cls)
@@ -663,10 +681,10 @@ class FlowGraph:
             return EMPTY
         result = self._call_node(call, ctx, EMPTY)
         self._edge(("ret", key), next(iter(result.alias)), alias=True, cut=ctx.no_grad)
-        arity = _tuple_arity(fn)
+        arity = tuple_arity(fn)
         if arity:
             return Value(result.alias, elements=tuple(Value(alias=frozenset({("ret", key, i)})) for i in range(arity)))
-        keys = _dict_keys(fn)
+        keys = dict_keys(fn)
         if keys:
             return Value(result.alias, fields=tuple((k, Value(alias=frozenset({("ret", key, f"[{k!r}]")}))) for k in keys))
         return result
@@ -778,7 +796,7 @@ class FlowGraph:
             if isinstance(found, tuple):
                 fmod, fn = found
                 fctx = Context(fmod, fn, None)
-                for ret in _returns(fn):
+                for ret in returns_of(fn):
                     if ret.value is not None:
                         cls = self.class_of(ret.value, fctx, depth + 1)
                         if cls is not None:
@@ -914,38 +932,6 @@ def _element_at(values: cst.BaseExpression, target: cst.Tuple | cst.List, elemen
 def _parameters(fn: cst.FunctionDef) -> list[cst.Param]:
     p = fn.params
     return list(p.posonly_params) + list(p.params) + list(p.kwonly_params)
-
-
-@lru_cache(maxsize=256)
-def _returns(fn: cst.FunctionDef) -> tuple[cst.Return, ...]:
-    return tuple(walk(fn.body, cst.Return))
-
-
-def _string_key(element) -> str | None:
-    if isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString):
-        return element.key.evaluated_value
-    return None
-
-
-def _dict_keys(fn: cst.FunctionDef) -> tuple[str, ...]:
-    """The keys when every `return` of fn returns a dict literal with the same string keys."""
-    shapes = set()
-    for r in _returns(fn):
-        if r.value is None:
-            continue
-        if not isinstance(r.value, cst.Dict):
-            return ()
-        keys = tuple(_string_key(el) for el in r.value.elements)
-        if not keys or None in keys:
-            return ()
-        shapes.add(keys)
-    return shapes.pop() if len(shapes) == 1 else ()
-
-
-def _tuple_arity(fn: cst.FunctionDef) -> int:
-    """n when every `return` of fn returns an n-tuple literal, else 0."""
-    arities = {len(r.value.elements) if isinstance(r.value, cst.Tuple) else -1 for r in _returns(fn) if r.value is not None}
-    return arities.pop() if len(arities) == 1 and -1 not in arities else 0
 
 
 def _argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:

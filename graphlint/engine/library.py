@@ -63,6 +63,23 @@ def library_classes(flow: "FlowGraph", expr: cst.BaseExpression, ctx: "Context",
     return made
 
 
+def ancestor_bases(cls) -> set[str]:
+    """Qualified names of a class's bases, and of theirs for bases defined in the same file."""
+    found: set[str] = set()
+    stack, seen = [cls], set()
+    while stack:
+        current = stack.pop()
+        if current.key in seen:
+            continue
+        seen.add(current.key)
+        for base in current.bases:
+            found.add(base)
+            local = current.module.classes.get(base.rsplit(".", 1)[-1])
+            if local is not None:
+                stack.append(local)
+    return found
+
+
 def _is_imported(func: cst.BaseExpression, ctx: "Context") -> bool:
     """The callee's name comes from an import (a library's, or another analysed file's)."""
     root = func

@@ -153,11 +153,27 @@ class ValueModel:
             if left is None or right is None:
                 return None
             return _arithmetic(expr.operator, left, right)
-        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("min", "max") and \
-                expr.args and all(a.keyword is None and not a.star for a in expr.args):
+        called = _called(expr)
+        if called in ("min", "max", "pow", "math.pow", "float") and all(a.keyword is None and not a.star for a in expr.args):
             values = [self.number(a.value, known) for a in expr.args]
-            return None if None in values else (min if expr.func.value == "min" else max)(values)
+            if None in values or not values:
+                return None
+            if called in ("pow", "math.pow"):
+                return _arithmetic(cst.Power(), *values) if len(values) == 2 else None
+            return values[0] if called == "float" else (min if called == "min" else max)(values)
         return None
+
+
+def _called(expr: cst.BaseExpression) -> str:
+    """`min` for `min(a, b)`, `math.pow` for `math.pow(a, b)`; '' for anything else."""
+    if not isinstance(expr, cst.Call):
+        return ""
+    func = expr.func
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+        return f"{func.value.value}.{func.attr.value}"
+    return ""
 
 
 def _arithmetic(op: cst.BaseBinaryOp, left: float, right: float) -> float | None:

@@ -27,6 +27,7 @@ BEHAVIOURS = {
     "grad-off.contexts": "`with X():` / `@X()` switch grad mode off",
     "grad-off.switches": "`with X(False):` switches grad mode off",
     "grad-off.calls": "calling X runs without grad: its result carries no graph",
+    "grad-off.hooks": "`Base.method`: a framework runs this method of a subclass without grad",
     "cuts.detach": "the result is the tensor cut out of the graph",
     "cuts.scalar": "the result is a Python or NumPy value made from a tensor",
     "cuts.non-differentiable": "the result has no gradient (indices, comparisons, rounding)",

@@ -56,7 +56,8 @@ class GraphKeptAcrossIterations(Rule):
     def _outlives_loop(acc, mod, training_loops, flow) -> bool:
         """A name that keeps growing from one training iteration to the next: a running total or a list bound
         outside the training loop (not made afresh in its body, even around an inner loop), or a list of outputs
-        collected batch after batch (an evaluation loop without no_grad) -- not one over a fixed handful of items."""
+        collected batch after batch (an evaluation loop without no_grad) -- not one that counts (`for i in range(k)`,
+        a differentiable top-k inside one forward) or goes over a literal handful of items."""
         if not isinstance(acc.target, cst.Name):
             return False
         loops = []  # enclosing loops of this function, innermost first
@@ -72,7 +73,7 @@ class GraphKeptAcrossIterations(Rule):
             fn = acc.ctx.function
             if not isinstance(acc.site, cst.Call) or not flow.sinks or fn is None or fn.name.value in ("forward", "__call__") \
                     or acc.ctx.cls is not None and acc.ctx.cls.node.name.value in mod.module_classes \
-                    or _only_called_without_grad(flow, mod, fn) or _fixed_iterations(loops[0], acc.ctx, flow):
+                    or _only_called_without_grad(flow, mod, fn) or not _iterates_data(loops[0]):
                 return False
         name = acc.target.value
         # a worklist (`stack.extend(...)` and `stack.pop()` in one loop) does not grow with the iterations
@@ -126,24 +127,17 @@ def _made_afresh(loop: cst.For | cst.While, name: str) -> bool:
     return cleared or deleted
 
 
-def _fixed_iterations(loop: cst.For | cst.While, ctx, flow) -> bool:
-    """A loop over a fixed handful of items (`range(4)`, a literal tuple, `enumerate` of one): it runs a known
-    number of times, however long training lasts."""
+def _iterates_data(loop: cst.For | cst.While) -> bool:
+    """A `for` over batches or samples (a loader, a dataset, a tensor's rows), not over a count (`range(k)`,
+    `enumerate(range(k))`) or a literal handful of items."""
     if not isinstance(loop, cst.For):
         return False
     iterable = loop.iter
     while isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) and \
             iterable.func.value in ("enumerate", "zip", "reversed", "list", "tuple") and iterable.args:
         iterable = iterable.args[0].value
-    if isinstance(iterable, (cst.Tuple, cst.List, cst.Set)):
-        return True
-    if isinstance(iterable, cst.Call) and ctx.module.qualified(iterable) == {"builtins.range"} and iterable.args:
-        return all(flow.always(a.value, ctx, _is_integer, names_deep=2) for a in iterable.args)
-    return False
-
-
-def _is_integer(expr: cst.BaseExpression) -> bool:
-    return isinstance(expr, cst.Integer)
+    counts = isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) and iterable.func.value == "range"
+    return not counts and not isinstance(iterable, (cst.Tuple, cst.List, cst.Set))
 
 
 def _bound_names(target: cst.BaseExpression):

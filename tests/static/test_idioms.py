@@ -591,6 +591,138 @@ def test_step_lr_keeps_its_step_size():
     scheduler = make_scheduler(10)
     assert scheduler.step_size == 10
 """,
+    "parameter_groups_built_for_the_optimizer": """
+def build_optimizer(model):
+    groups = []
+    for name, p in model.named_parameters():
+        groups.append({"params": [p], "weight_decay": 0.0 if name.endswith("bias") else 0.01})
+    return torch.optim.AdamW(groups, lr=1e-3)
+
+
+model = MLP()
+optimizer = build_optimizer(model)
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+""",
+    "lightning_validation_outputs_kept_for_epoch_end": """
+import pytorch_lightning as pl
+
+
+class LitClassifier(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = MLP()
+        self.val_outputs = []
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        self.val_outputs.append(loss)
+        return loss
+
+    def on_validation_epoch_end(self):
+        self.log("val_loss", torch.stack(self.val_outputs).mean())
+        self.val_outputs.clear()
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+""",
+    "count_returned_beside_the_loss": """
+import flair
+
+model = flair.models.SequenceTagger.load("ner")
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+seen = 0
+for batch in range(100):
+    optimizer.zero_grad()
+    loss, count = model.forward_loss(batch)
+    seen += count
+    loss.backward()
+    optimizer.step()
+""",
+    "rollout_after_grad_switched_off": """
+def collect(policy, observations):
+    torch.set_grad_enabled(False)
+    trajectory = []
+    for obs in observations:
+        action = policy(obs)
+        trajectory.append((obs, action))
+    torch.set_grad_enabled(True)
+    return trajectory
+
+
+policy = MLP()
+optimizer = torch.optim.Adam(policy.parameters(), lr=1e-3)
+for it in range(10):
+    trajectory = collect(policy, torch.randn(8, 16))
+    print(f"collected {len(trajectory)} steps")
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    loss = F.cross_entropy(policy(x), y)
+    loss.backward()
+    optimizer.step()
+""",
+    "exponential_decay_with_math_pow": """
+import math
+
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: math.pow(0.5, epoch // 10))
+for epoch in range(50):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    scheduler.step()
+""",
+    "grad_reenabled_inside_inference_mode": """
+model = MLP()
+model.requires_grad_(False)
+temperature = nn.Parameter(torch.ones(1))
+optimizer = torch.optim.LBFGS([temperature], lr=0.01)
+with torch.inference_mode():
+    logits = model(torch.randn(64, 16)).clone()
+labels = torch.randint(0, 4, (64,))
+for it in range(50):
+    with torch.inference_mode(False):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(logits / temperature, labels)
+        loss.backward()
+        optimizer.step(lambda: loss)
+""",
+    "constant_support_as_a_frozen_parameter": """
+class Distributional(nn.Module):
+    def __init__(self, atoms=11):
+        super().__init__()
+        self.net = MLP(16, 4 * atoms)
+        self.atoms = atoms
+        self.support = nn.Parameter(torch.linspace(-10, 10, atoms), requires_grad=False)
+
+    def forward(self, x):
+        return self.net(x).view(-1, 4, self.atoms).softmax(-1)
+
+
+model = Distributional()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+for step in range(100):
+    s, r, s2 = torch.randn(32, 16), torch.randn(32, 1), torch.randn(32, 16)
+    with torch.no_grad():
+        target_q = r + 0.99 * (model(s2) * model.support).sum(-1).max(-1).values.unsqueeze(1)
+    loss = F.mse_loss(model(s).max(-1).values, target_q.expand(-1, model.atoms))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+""",
 }
 
 
@@ -638,8 +770,18 @@ BROKEN_TWINS = [
      "handles.append(model(torch.randn(2, 16)), (", "GL401"),
     ("list_made_afresh_each_iteration", "    for step in range(steps):\n        chunk_norms = []\n",
      "    chunk_norms = []\n    for step in range(steps):\n", "GL401"),
-    ("short_logging_loop_before_training", "for i in range(4):", "for i in range(len(fixed)):", "GL401"),
+    ("short_logging_loop_before_training", "for i in range(4):\n        initial.append(model(fixed[i:i + 1]))",
+     "for xb in fixed.split(1):\n        initial.append(model(xb))", "GL401"),
     ("step_decay_by_powers_of_a_tenth", "lambda epoch: 0.1 ** (epoch // 30)", "lambda epoch: min(1.0, epoch // 5)", "GL601"),
+    ("parameter_groups_built_for_the_optimizer", '"weight_decay": 0.0', '"out": model(torch.randn(2, 16)), "weight_decay": 0.0',
+     "GL401"),
+    ("lightning_validation_outputs_kept_for_epoch_end", "        return F.cross_entropy(self(x), y)\n",
+     "        loss = F.cross_entropy(self(x), y)\n        self.val_outputs.append(loss)\n        return loss\n", "GL401"),
+    ("count_returned_beside_the_loss", "seen += count", "seen += model(batch).sum()", "GL401"),
+    ("rollout_after_grad_switched_off", "    torch.set_grad_enabled(False)\n", "", "GL401"),
+    ("exponential_decay_with_math_pow", "math.pow(0.5, epoch // 10)", "min(1.0, epoch // 10)", "GL601"),
+    ("grad_reenabled_inside_inference_mode", "torch.inference_mode(False)", "torch.inference_mode(True)", "GL104"),
+    ("constant_support_as_a_frozen_parameter", ", requires_grad=False)", ")", "GL104"),
     ("zero_lr_optimizer_in_a_scheduler_test", "    return torch.optim.lr_scheduler.StepLR(",
      "    optimizer.step()\n    return torch.optim.lr_scheduler.StepLR(", "GL601"),
 ]
