@@ -19,7 +19,8 @@ import libcst as cst
 import networkx as nx
 
 from graphlint.engine import names, scopes
-from graphlint.engine.library import ancestor_bases, entry_points, is_backward_helper, is_library_function
+from graphlint.engine.library import (ancestor_bases, entry_points, is_backward_helper, is_library_function,
+                                     is_library_object)
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
 from graphlint.engine.returns import dict_keys, returns_of, string_key, tuple_arity
 from graphlint.engine.tree import child_nodes
@@ -628,7 +629,8 @@ class FlowGraph:
         callee = self.eval(func, ctx)
         if any(q.startswith("torch.") for q in qualified):
             return self._call_node(call, ctx, callee | all_args)
-        return self._call_node(call, ctx, callee, held=all_args, library_function=is_library_function(self, func, ctx))
+        return self._call_node(call, ctx, callee, held=all_args, library_function=is_library_function(self, func, ctx),
+                               library_object=is_library_object(self, func, ctx))
 
     def _unpacked_values(self, element: cst.Element, ctx: Context):
         """For `a, b = x, y`: `y` for `b`; for `model, opt = build(...)`: what `build` returns in that position."""

@@ -24,10 +24,9 @@ def entry_points(flow: "FlowGraph", call: cst.Call, ctx: "Context") -> set[str]:
     made by a library class."""
     found = set(ctx.module.qualified(call))
     func = call.func
-    if isinstance(func, cst.Attribute):
+    if isinstance(func, cst.Attribute):  # `obj.method(...)`, or `self.layer(...)` calling an object
         found |= {f"{cls}.{func.attr.value}" for cls in library_classes(flow, func.value, ctx)}
-    else:
-        found |= {f"{cls}.__call__" for cls in library_classes(flow, func, ctx)}
+    found |= {f"{cls}.__call__" for cls in library_classes(flow, func, ctx)}
     return found
 
 
@@ -111,6 +110,14 @@ def is_library_function(flow: "FlowGraph", func: cst.BaseExpression, ctx: "Conte
         return bool(values) and all(isinstance(v, (cst.Name, cst.Attribute)) and is_library_function(flow, v, c, depth + 1)
                                     for v, c in values)
     return False
+
+
+def is_library_object(flow: "FlowGraph", func: cst.BaseExpression, ctx: "Context") -> bool:
+    """The callee is an object another library made, or its method (`env.step(action)`, `meter.update(loss)`):
+    what it does with its arguments is unknown (a model it made still computes from its own parameters)."""
+    receiver = func.value if isinstance(func, cst.Attribute) else func
+    made_by = library_classes(flow, receiver, ctx) | library_classes(flow, func, ctx)
+    return bool(made_by) and not any(c.startswith("torch.") for c in made_by)
 
 
 def is_backward_helper(receiver: cst.BaseExpression, mod) -> bool:

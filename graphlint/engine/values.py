@@ -55,8 +55,10 @@ class ValueModel:
         """Nodes whose value surely carries autograd history from a trainable parameter: computed from one (through
         at least one operation: the layer object itself, or another name for it, is not a tensor with a graph),
         reached without a cut, without entering an object (a layer, a leaf parameter, an optimizer), and without
-        passing where the engine loses sight of the computation: a value held rather than computed
-        (`wrapper.setup(model)`, `model.state_dict()`), or another library's function (whose result may be a number).
+        passing where the engine loses sight of the computation: an object handed to a call that may return it
+        held rather than computed (`wrapper.setup(model)`, `model.state_dict()`), an element of a value of unknown
+        shape, another library's function, or a value handed to another library's object (whose result may be a
+        number). A computed tensor handed to a layer the file cannot read (`self.act(out)`) stays computed.
         Returns the nodes reached (a parameter or another name for one included) and those computed."""
         computed: set[Node] = set()
         seen: set[tuple[Node, bool]] = {(owner, False) for owner in self.flow.owners()}
@@ -66,7 +68,8 @@ class ValueModel:
             for succ in self.graph.successors(current):
                 edge = self.graph.edges[current, succ]
                 data = self.graph.nodes[succ]
-                if edge["cut"] is not None or edge["held"] or data.get("library_function") or \
+                if edge["cut"] is not None or edge["held"] and (not derived or data.get("library_object")) or \
+                        succ[0] == "part" or data.get("library_function") or \
                         data.get("kind") in ("owner", "instance", "optimizer"):
                     continue
                 state = (succ, derived or not edge["alias"])
