@@ -599,6 +599,8 @@ class FlowGraph:
             return _contents(args[0])
         if kb.matches("returns.regrouped", qualified):  # list(xs), tuple(g), zip(a, b): the same objects, regrouped
             return _contents(all_args)
+        if kb.matches("returns.regrouped", (), method):  # masks.values(), groups.pop(): what the container holds
+            return _contents(receiver | all_args)
         if kb.matches("returns.copy", qualified):  # separate parameters: no gradient flows back to the original
             return self._call_node(call, ctx, EMPTY, copy=True)
         if kb.matches("returns.same-object", (), method):  # model.to(device), model.train()

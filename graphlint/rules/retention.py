@@ -43,11 +43,14 @@ class GraphKeptAcrossIterations(Rule):
     def _persistent_attribute(acc, mod, training_loops, flow) -> bool:
         """`self.total += x` outside forward(), where it happens every iteration: in a training loop, in a step
         hook (`training_step`, `on_train_batch_end`), or in a method called from a loop. The object outlives
-        the step; a one-off setup method keeping something is not an iteration's graph."""
+        the step; a one-off setup method keeping something is not an iteration's graph, nor a list the method
+        makes afresh on every call (`self.predictions = []` before its loop)."""
         target = acc.target
         fn = acc.ctx.function
         if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self"
                 and fn is not None and fn.name.value not in ("forward", "__init__", "__call__")):
+            return False
+        if _made_afresh(fn, target):
             return False
         return any(a is t for a in mod.ancestors(acc.site) for t in training_loops) or \
             _runs_every_iteration(flow, mod, fn)
@@ -79,7 +82,7 @@ class GraphKeptAcrossIterations(Rule):
         # a worklist (`stack.extend(...)` and `stack.pop()` in one loop) does not grow with the iterations
         worklist = any(isinstance(c.func, cst.Attribute) and c.func.attr.value in ("pop", "popleft") and
                        isinstance(c.func.value, cst.Name) and c.func.value.value == name for c in walk(loops[0], cst.Call))
-        return not _made_afresh(training or loops[0], name) and not worklist
+        return not _made_afresh(training or loops[0], acc.target) and not worklist
 
 
 STEP_HOOK_SUFFIXES = ("_step", "_step_end", "_batch_start", "_batch_end", "_epoch_end")
@@ -113,18 +116,25 @@ def _only_called_without_grad(flow, mod, fn) -> bool:
                    for a in mod.ancestors(call)) for call, _ in sites)
 
 
-def _made_afresh(loop: cst.For | cst.While, name: str) -> bool:
-    """The loop's body (inner loops included) binds the name anew or empties it: `xs = []`, `xs: list = []`,
-    `xs.clear()`, `del xs[:]`."""
-    body = loop.body
+def _made_afresh(scope: cst.For | cst.While | cst.FunctionDef, target: cst.BaseExpression) -> bool:
+    """The body of a loop or function (inner loops included) binds `xs` / `self.xs` anew or empties it: `xs = []`,
+    `xs: list = []`, `xs.clear()`, `del xs[:]`."""
+    body = scope.body
     targets = [t.target for a in walk(body, cst.Assign) for t in a.targets] + [a.target for a in walk(body, cst.AnnAssign)]
-    if any(isinstance(n, cst.Name) and n.value == name for t in targets for n in _bound_names(t)):
+    if any(_same(n, target) for t in targets for n in _bound_names(t)):
         return True
-    cleared = any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "clear" and isinstance(c.func.value, cst.Name)
-                  and c.func.value.value == name for c in walk(body, cst.Call))
-    deleted = any(isinstance(d.target, cst.Subscript) and isinstance(d.target.value, cst.Name) and d.target.value.value == name
-                  for d in walk(body, cst.Del))
+    cleared = any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "clear" and _same(c.func.value, target)
+                  for c in walk(body, cst.Call))
+    deleted = any(isinstance(d.target, cst.Subscript) and _same(d.target.value, target) for d in walk(body, cst.Del))
     return cleared or deleted
+
+
+def _same(expr: cst.BaseExpression, target: cst.BaseExpression) -> bool:
+    """The same name, or the same `self.<attr>`."""
+    if isinstance(expr, cst.Name) and isinstance(target, cst.Name):
+        return expr.value == target.value
+    return isinstance(expr, cst.Attribute) and isinstance(target, cst.Attribute) and expr.attr.value == target.attr.value \
+        and isinstance(expr.value, cst.Name) and isinstance(target.value, cst.Name) and expr.value.value == target.value.value
 
 
 def _iterates_data(loop: cst.For | cst.While) -> bool:

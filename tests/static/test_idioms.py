@@ -607,6 +607,52 @@ for step in range(100):
     F.cross_entropy(model(x), y).backward()
     optimizer.step()
 """,
+    "mask_parameters_collected_from_a_dict": """
+class Explainer:
+    def __init__(self, model):
+        self.model = model
+        self.masks = {}
+
+    def fit(self, x, steps=100):
+        self.masks["node"] = nn.Parameter(torch.randn(x.size(0), 1) * 0.1)
+        self.masks["feature"] = nn.Parameter(torch.randn(1, x.size(1)) * 0.1)
+        parameters = []
+        for mask in self.masks.values():
+            parameters.append(mask)
+        optimizer = torch.optim.Adam(parameters, lr=0.01)
+        for step in range(steps):
+            optimizer.zero_grad()
+            out = self.model(x * self.masks["node"].sigmoid() * self.masks["feature"].sigmoid())
+            loss = -out.log_softmax(-1).max(-1).values.mean() + self.masks["node"].sigmoid().mean()
+            loss.backward()
+            optimizer.step()
+
+
+Explainer(MLP()).fit(torch.randn(32, 16))
+""",
+    "predictions_list_made_afresh_per_call": """
+class Sampler(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.decoder = MLP(4, 16)
+        self.predictions = []
+
+    def predict_step(self, z, num_samples=8):
+        self.predictions = []
+        for _ in range(num_samples):
+            self.predictions.append(self.decoder(z + torch.randn_like(z)))
+        return torch.stack(self.predictions).mean(0)
+
+
+model = Sampler()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+for step in range(100):
+    z, x = torch.randn(32, 4), torch.randn(32, 16)
+    optimizer.zero_grad()
+    F.mse_loss(model.decoder(z), x).backward()
+    optimizer.step()
+    model.predict_step(z)
+""",
     "lightning_validation_outputs_kept_for_epoch_end": """
 import pytorch_lightning as pl
 
@@ -778,6 +824,9 @@ BROKEN_TWINS = [
     ("lightning_validation_outputs_kept_for_epoch_end", "        return F.cross_entropy(self(x), y)\n",
      "        loss = F.cross_entropy(self(x), y)\n        self.val_outputs.append(loss)\n        return loss\n", "GL401"),
     ("count_returned_beside_the_loss", "seen += count", "seen += model(batch).sum()", "GL401"),
+    ("mask_parameters_collected_from_a_dict", "            parameters.append(mask)\n",
+     "            parameters.append(mask)\n            parameters.append(self.model(x))\n", "GL401"),
+    ("predictions_list_made_afresh_per_call", "        self.predictions = []\n        for", "        for", "GL401"),
     ("rollout_after_grad_switched_off", "    torch.set_grad_enabled(False)\n", "", "GL401"),
     ("exponential_decay_with_math_pow", "math.pow(0.5, epoch // 10)", "min(1.0, epoch // 10)", "GL601"),
     ("grad_reenabled_inside_inference_mode", "torch.inference_mode(False)", "torch.inference_mode(True)", "GL104"),
