@@ -100,7 +100,7 @@ class Accumulation:
     target: cst.BaseExpression
     value: "Value"
     ctx: "Context"
-    exprs: tuple[cst.BaseExpression, ...] = ()  # what is added: `x`, or the call's arguments
+    added: tuple[tuple[cst.BaseExpression, "Value"], ...] = ()  # what is added (`x`, or each argument), as evaluated there
 
 
 @dataclass
@@ -284,7 +284,7 @@ class FlowGraph:
         elif isinstance(small, cst.AugAssign):
             value = self.eval(small.value, ctx)
             self._record("accumulation", small, lambda: self.accumulations.append(
-                Accumulation(small, small.target, value, ctx, (small.value,))))
+                Accumulation(small, small.target, value, ctx, ((small.value, value),))))
             old = self.eval(small.target, ctx) if isinstance(small.target, cst.Name) else EMPTY
             self._assign(small.target, (value | old).derived(), ctx, small)
         elif isinstance(small, cst.Expr):
@@ -620,7 +620,7 @@ class FlowGraph:
         if method in ("append", "extend", "insert", "add", "update", "setdefault", "put", "appendleft"):
             if method in ("append", "extend", "insert", "appendleft"):  # list-like: it keeps what it is given
                 self._record("accumulation", call, lambda: self.accumulations.append(
-                    Accumulation(call, func.value, all_args, ctx, tuple(a.value for a in call.args))))
+                    Accumulation(call, func.value, all_args, ctx, tuple((a.value, v) for a, v in zip(call.args, args)))))
             for node in receiver.nodes:
                 self._flow(all_args, node, ctx)
             return EMPTY

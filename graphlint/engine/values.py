@@ -85,18 +85,23 @@ class ValueModel:
         reached, computed = self._from_parameters
         return bool(value.alias & computed or value.derive & reached)
 
-    def kind(self, expr: cst.BaseExpression, ctx: Context) -> Kind:
+    def kind(self, expr: cst.BaseExpression, ctx: Context, value: Value | None = None) -> Kind:
         """The kind of value an expression evaluates to; a container counts as GRAPH when an element does
-        (keeping the container keeps the graph)."""
+        (keeping the container keeps the graph). ``value``: the expression's value where it was evaluated
+        (which definitions of a name reach that point), when the caller kept it."""
         if isinstance(expr, (cst.Integer, cst.Float, cst.Imaginary)) or \
                 isinstance(expr, cst.Name) and expr.value in ("True", "False", "None"):
             return Kind.SCALAR
         if is_string(expr):
             return Kind.STRING
         if isinstance(expr, (cst.Tuple, cst.List, cst.Set, cst.Dict)):
-            values = [el.value for el in expr.elements if isinstance(el, (cst.Element, cst.DictElement, cst.StarredElement))]
-            return Kind.GRAPH if any(self.kind(v, ctx) is Kind.GRAPH for v in values) else Kind.CONTAINER
-        value = self.flow.eval(expr, ctx)
+            items = [el.value for el in expr.elements if isinstance(el, (cst.Element, cst.DictElement, cst.StarredElement))]
+            known = value.elements if value is not None and value.elements is not None else \
+                tuple(v for _, v in value.fields) if value is not None and value.fields is not None else None
+            item_values = known if known is not None and len(known) == len(items) else (None,) * len(items)
+            return Kind.GRAPH if any(self.kind(e, ctx, v) is Kind.GRAPH for e, v in zip(items, item_values)) \
+                else Kind.CONTAINER
+        value = value if value is not None else self.flow.eval(expr, ctx)
         if self.carries_graph(value):
             return Kind.GRAPH
         if not value.nodes:

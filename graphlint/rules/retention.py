@@ -24,7 +24,7 @@ class GraphKeptAcrossIterations(Rule):
         flow, losses, values = analysis.flow, analysis.losses, analysis.values
         training_loops = [b.node for b in analysis.steps.bodies if b.is_loop and (b.of(BACKWARD) or b.of(STEP))]
         for acc in flow.accumulations:
-            if not any(values.kind(e, acc.ctx) is Kind.GRAPH for e in acc.exprs):
+            if not any(values.kind(expr, acc.ctx, value) is Kind.GRAPH for expr, value in acc.added):
                 continue
             mod = acc.ctx.module
             target_nodes = flow.versions(flow.var_node(acc.target, acc.ctx)) if isinstance(acc.target, cst.Name) \
