@@ -555,9 +555,10 @@ class FlowGraph:
             return EMPTY
 
         # cuts, and results that are never values on the graph
-        if kb.matches("returns.non-tensor", qualified, method) or kb.matches("returns.fresh", qualified) or \
-                isinstance(func, cst.Attribute) and is_string(func.value):
-            return EMPTY  # x.size(), len(xs), m.register_forward_hook(f), ", ".join(names), torch.zeros_like(x)
+        if kb.matches("returns.fresh", qualified):  # torch.zeros_like(x), torch.randn(3): a tensor with no history
+            return self._call_node(call, ctx, EMPTY, kind="tensor")
+        if kb.matches("returns.non-tensor", qualified, method) or isinstance(func, cst.Attribute) and is_string(func.value):
+            return EMPTY  # x.size(), len(xs), m.register_forward_hook(f), ", ".join(names)
         cut = next((c for key, c in CUT_KINDS if kb.matches(key, qualified, method)), None)
         if cut == "rewrap" or kb.matches("cuts.rewrap-lists", qualified) and call.args and \
                 isinstance(call.args[0].value, (cst.List, cst.ListComp, cst.Tuple)):

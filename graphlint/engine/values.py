@@ -106,8 +106,13 @@ class ValueModel:
             return Kind.GRAPH
         if not value.nodes:
             return self._without_nodes(expr, ctx)
-        kinds = {self._node_kind(n) for n in value.nodes}
-        return kinds.pop() if len(kinds) == 1 else Kind.UNKNOWN
+        # computed from a tensor is a tensor, from a number a number; what is computed from an object is unknown
+        kinds = {self._node_kind(n) for n in value.alias} | \
+            {k if k is not Kind.OBJECT else Kind.UNKNOWN for k in map(self._node_kind, value.derive)}
+        found = kinds.pop() if len(kinds) == 1 else Kind.UNKNOWN
+        # `m.weight`, `m.training`: an attribute of a library object shares the object's nodes, but is not it
+        return Kind.UNKNOWN if found is Kind.OBJECT and isinstance(expr, cst.Attribute) and \
+            value.nodes == self.flow.eval(expr.value, ctx).nodes else found
 
     def _without_nodes(self, expr: cst.BaseExpression, ctx: Context) -> Kind:
         """An expression the flow graph gives no node: a constant, or a call the tables say builds no graph."""
@@ -115,12 +120,13 @@ class ValueModel:
             kb, mod = self.flow.knowledge, ctx.module
             method = expr.func.attr.value if isinstance(expr.func, cst.Attribute) else None
             qualified = entry_points(self.flow, expr, ctx)
+            if isinstance(expr.func, cst.Attribute) and is_string(expr.func.value) or \
+                    mod.qualified(expr) & {"builtins.str", "builtins.repr", "builtins.format"}:
+                return Kind.STRING  # ", ".join(names), str(x)
             if kb.matches("returns.fresh", qualified):
                 return Kind.TENSOR
             if kb.matches("returns.non-tensor", qualified, method):
-                return Kind.STRING if isinstance(expr.func, cst.Attribute) and is_string(expr.func.value) else Kind.OBJECT
-            if mod.qualified(expr) & {"builtins.str", "builtins.repr", "builtins.format"}:
-                return Kind.STRING
+                return Kind.OBJECT
         if isinstance(expr, (cst.Comparison, cst.BooleanOperation, cst.UnaryOperation, cst.BinaryOperation)):
             return Kind.SCALAR  # of constants only: a node would carry anything else
         return Kind.UNKNOWN
@@ -138,6 +144,9 @@ class ValueModel:
             return Kind.PARAMETER
         if obj[0] == "class" or data.get("kind") in ("owner", "instance", "optimizer"):
             return Kind.OBJECT
+        inputs = [self.graph.edges[p, obj]["cut"] for p in self.graph.predecessors(obj)] if obj in self.graph else []
+        if data.get("kind") == "tensor" or inputs and all(cut is not None for cut in inputs):
+            return Kind.TENSOR  # a fresh tensor, or one computed only under no-grad / from detached values
         return Kind.UNKNOWN
 
     # -- Python numbers ----------------------------------------------------------------------------
