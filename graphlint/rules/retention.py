@@ -86,11 +86,13 @@ class GraphKeptAcrossIterations(Rule):
 
 
 STEP_HOOK_SUFFIXES = ("_step", "_step_end", "_batch_start", "_batch_end", "_epoch_end")
+# Hooks of evaluation loops, which frameworks run without grad: by name they say nothing about training steps.
+EVAL_HOOK_PREFIXES = ("validation_", "val_", "test_", "predict_", "on_validation_", "on_test_", "on_predict_")
 
 
 def _runs_every_iteration(flow, mod, fn, depth: int = 0) -> bool:
-    """A framework's per-step hook, or a function called in a loop of the file (directly or through others)."""
-    if fn.name.value.endswith(STEP_HOOK_SUFFIXES):
+    """A framework's per-step training hook, or a function called in a loop of the file (directly or through others)."""
+    if fn.name.value.endswith(STEP_HOOK_SUFFIXES) and not fn.name.value.startswith(EVAL_HOOK_PREFIXES):
         return True
     if depth > 2:
         return False

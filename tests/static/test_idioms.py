@@ -653,6 +653,28 @@ for step in range(100):
     optimizer.step()
     model.predict_step(z)
 """,
+    "validation_hook_of_a_framework_model": """
+from nemo.core import ModelPT
+
+
+class Recognizer(ModelPT):
+    def __init__(self):
+        super().__init__()
+        self.net = MLP()
+        self.validation_step_outputs = []
+
+    def forward(self, x):
+        return self.net(x)
+
+    def validation_pass(self, batch):
+        x, y = batch
+        return {"val_loss": F.cross_entropy(self(x), y)}
+
+    def validation_step(self, batch, batch_idx):
+        metrics = self.validation_pass(batch)
+        self.validation_step_outputs.append(metrics)
+        return metrics
+""",
     "lightning_validation_outputs_kept_for_epoch_end": """
 import pytorch_lightning as pl
 
@@ -824,6 +846,7 @@ BROKEN_TWINS = [
     ("lightning_validation_outputs_kept_for_epoch_end", "        return F.cross_entropy(self(x), y)\n",
      "        loss = F.cross_entropy(self(x), y)\n        self.val_outputs.append(loss)\n        return loss\n", "GL401"),
     ("count_returned_beside_the_loss", "seen += count", "seen += model(batch).sum()", "GL401"),
+    ("validation_hook_of_a_framework_model", "def validation_step(self", "def training_step(self", "GL401"),
     ("mask_parameters_collected_from_a_dict", "            parameters.append(mask)\n",
      "            parameters.append(mask)\n            parameters.append(self.model(x))\n", "GL401"),
     ("predictions_list_made_afresh_per_call", "        self.predictions = []\n        for", "        for", "GL401"),
