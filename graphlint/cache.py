@@ -34,10 +34,11 @@ _IMPORT = re.compile(rb'(?:^|[;:"])[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]*import\b|
 
 
 def _code_fingerprint() -> str:
-    """graphlint's version plus the size and mtime of its sources, so a development edit is never served stale."""
+    """graphlint's version plus the size and mtime of its sources and knowledge tables, so a development edit is
+    never served stale."""
     root = Path(graphlint.__file__).parent
     h = hashlib.sha256(graphlint.__version__.encode())
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted([*root.rglob("*.py"), *root.rglob("*.toml")]):
         st = path.stat()
         h.update(f"{path.relative_to(root)}:{st.st_size}:{st.st_mtime_ns};".encode())
     return h.hexdigest()

@@ -205,7 +205,8 @@ def _check(args: argparse.Namespace) -> int:
             raise UsageError(f"--diff-base: {exc}") from None
 
     files, missing = select_files(args, config)
-    options = AnalysisOptions(extra_sinks=config.extra_sinks, extra_steps=config.extra_steps)
+    options = AnalysisOptions(extra_sinks=config.extra_sinks, extra_steps=config.extra_steps,
+                              knowledge=config.knowledge)
     cache_folder = (config.root if config.path else Path.cwd()) / CACHE_DIRNAME
     by_file, file_errors, hits = analyse(files, options, args, cache_folder)
     errors = [FileError(m, "no such file or folder") for m in missing] + file_errors

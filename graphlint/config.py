@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from graphlint.findings import Severity
+from graphlint.knowledge import KnowledgeError, parse_table
 from graphlint.rules import Rule, all_rules
 
 CONFIG_FILE = "pyproject.toml"
@@ -43,6 +44,7 @@ class Config:
     severity: tuple[tuple[str, Severity], ...] = ()
     extra_sinks: tuple[str, ...] = ()
     extra_steps: tuple[str, ...] = ()
+    knowledge: tuple[tuple[str, tuple[str, ...]], ...] = ()  # entries added to graphlint/knowledge's tables
 
     def where(self, key: str) -> str:
         """How an error names a key: `pyproject.toml: [tool.graphlint] select`."""
@@ -91,7 +93,7 @@ def load(path: Path) -> Config:
 
 KEYS = {
     "select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude",
-    "severity", "extra-sinks", "extra-steps",
+    "severity", "extra-sinks", "extra-steps", "knowledge",
 }
 
 
@@ -143,7 +145,16 @@ def _parse(table: dict, base: Config) -> Config:
         severity=tuple(severities),
         extra_sinks=strings("extra-sinks") or (),
         extra_steps=strings("extra-steps") or (),
+        knowledge=_knowledge(code_table("knowledge"), base.where("knowledge")),
     )
+
+
+def _knowledge(table: dict, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`[tool.graphlint.knowledge]`: more entries for the knowledge tables, in their schema."""
+    try:
+        return tuple(parse_table(table, where))
+    except KnowledgeError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- rule selection

@@ -9,10 +9,12 @@ from graphlint.engine.flow import FlowGraph
 from graphlint.files import SourceError
 from graphlint.engine.losses import LossFlow
 from graphlint.engine.steps import TrainingSteps
+from graphlint.engine.values import ValueModel
 from graphlint.engine.module import ModuleAnalysis
 from graphlint.engine.options import AnalysisOptions
 from graphlint.engine.project import ProjectIndex
 from graphlint.findings import Finding, Location
+from graphlint.knowledge import Knowledge, with_extra
 
 
 class Analysis:
@@ -29,11 +31,19 @@ class Analysis:
 
     @cached_property
     def flow(self) -> FlowGraph:
-        return FlowGraph(self.module, self.load_module, self.options.extra_sinks).build()
+        return FlowGraph(self.module, self.load_module, self.options.extra_sinks, self.knowledge).build()
+
+    @cached_property
+    def knowledge(self) -> Knowledge:
+        return with_extra(self.options.knowledge)
 
     @cached_property
     def losses(self) -> LossFlow:
         return LossFlow(self.flow)
+
+    @cached_property
+    def values(self) -> ValueModel:
+        return ValueModel(self.flow)
 
     @cached_property
     def steps(self) -> TrainingSteps:

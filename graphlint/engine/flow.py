@@ -13,15 +13,18 @@ rarer, so rules built on "reaches the loss only through cuts" stay quiet when un
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Callable, Iterable
 
 import libcst as cst
 import networkx as nx
 
 from graphlint.engine import names, scopes
+from graphlint.engine.library import (ancestor_bases, entry_points, is_backward_helper, is_library_function,
+                                     is_library_object)
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
-from graphlint.engine.tree import child_nodes, walk
+from graphlint.engine.returns import dict_keys, returns_of, string_key, tuple_arity
+from graphlint.engine.tree import child_nodes
+from graphlint.knowledge import Knowledge, bundled
 
 Node = tuple
 
@@ -55,17 +58,18 @@ class Value:
 
 
 EMPTY = Value()
+# Knowledge tables whose calls cut their result out of the graph, and the kind of cut, checked in this order.
+CUT_KINDS = (("cuts.detach", "detach"), ("cuts.scalar", "scalar-escape"), ("cuts.rewrap", "rewrap"),
+             ("cuts.non-differentiable", "non-differentiable"))
 
 
-def _called_name(func: cst.BaseExpression) -> str:
-    """`get_state_dict` for `get_state_dict(m)` and `self.get_state_dict(m)`; '' for other callees."""
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return func.value if isinstance(func, cst.Name) else ""
-
-
-def _is_string(expr: cst.BaseExpression) -> bool:
-    return isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString))
+def is_string(expr: cst.BaseExpression) -> bool:
+    """A string literal, an f-string, or %-formatting / concatenation with a string literal."""
+    if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+        return True
+    return isinstance(expr, cst.BinaryOperation) and (
+        isinstance(expr.operator, cst.Modulo) and is_string(expr.left) or
+        isinstance(expr.operator, cst.Add) and (is_string(expr.left) or is_string(expr.right)))
 
 
 def _contents(value: Value) -> Value:
@@ -96,6 +100,7 @@ class Accumulation:
     target: cst.BaseExpression
     value: "Value"
     ctx: "Context"
+    added: tuple[tuple[cst.BaseExpression, "Value"], ...] = ()  # what is added (`x`, or each argument), as evaluated there
 
 
 @dataclass
@@ -136,8 +141,9 @@ class FlowGraph:
     MAX_INFERENCE_DEPTH = 4
 
     def __init__(self, main: ModuleAnalysis, load_module: Callable[[str, ModuleAnalysis], ModuleAnalysis | None],
-                 extra_sinks: tuple[str, ...] = ()) -> None:
+                 extra_sinks: tuple[str, ...] = (), knowledge: Knowledge | None = None) -> None:
         self.main = main
+        self.knowledge = knowledge or bundled()
         self.load_module = load_module
         self.extra_sinks = extra_sinks
         self.graph = nx.DiGraph()
@@ -174,7 +180,7 @@ class FlowGraph:
         if fn is None:
             body = [s for s in mod.tree.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
         else:
-            ctx.no_grad = self._no_grad_decorator(mod, fn) or inherited_no_grad
+            ctx.no_grad = self._grad_off_by_caller(mod, fn, cls) or inherited_no_grad
             body = list(fn.body.body) if isinstance(fn.body, cst.IndentedBlock) else [fn.body]
             for param in _parameters(fn):
                 node = self.define(param.name, ctx, "param")
@@ -183,14 +189,18 @@ class FlowGraph:
         self._block(body, ctx)
         if fn is not None and cls is not None and fn.name.value == "training_step" and any(
                 b in names.LIGHTNING_BASES for b in cls.bases):
-            for ret in _returns(fn):
+            for ret in returns_of(fn):
                 if ret.value is not None:
                     self._add_sink(self.eval(ret.value, ctx), ret, mod, ret.value)
 
-    def _no_grad_decorator(self, mod: ModuleAnalysis, fn: cst.FunctionDef) -> Cut | None:
+    def _grad_off_by_caller(self, mod: ModuleAnalysis, fn: cst.FunctionDef, cls: ClassInfo | None) -> Cut | None:
+        """`@torch.no_grad()` on the function, or a hook its framework runs without grad (`validation_step`)."""
         for dec in fn.decorators:
-            if mod.is_any(dec.decorator, names.NO_GRAD_CONTEXTS):
+            if self.knowledge.matches("grad-off.contexts", mod.qualified(dec.decorator)):
                 return Cut("no-grad", dec, mod, f"`@{mod.code(dec.decorator)}` on `{fn.name.value}`")
+        hooks = {f"{base}.{fn.name.value}" for base in ancestor_bases(cls)} if cls is not None else ()
+        if hooks and self.knowledge.matches("grad-off.hooks", hooks):
+            return Cut("no-grad", fn.name, mod, f"`{fn.name.value}` (its framework runs it without grad)")
         return None
 
     def _block(self, body: Iterable[cst.CSTNode], ctx: Context) -> None:
@@ -256,9 +266,10 @@ class FlowGraph:
         self._block(suite.body if isinstance(suite, cst.IndentedBlock) else [suite], ctx)
 
     def _grad_off(self, expr: cst.BaseExpression, mod: ModuleAnalysis) -> Cut | None:
-        if mod.is_any(expr, names.NO_GRAD_CONTEXTS):
+        if self.knowledge.matches("grad-off.contexts", mod.qualified(expr)) and not \
+                (isinstance(expr, cst.Call) and expr.args and _is_false(expr.args[0].value)):  # inference_mode(False)
             return Cut("no-grad", expr, mod, f"`with {mod.code(expr)}`")
-        if isinstance(expr, cst.Call) and mod.is_any(expr, names.SET_GRAD_ENABLED) and expr.args and \
+        if isinstance(expr, cst.Call) and self.knowledge.matches("grad-off.switches", mod.qualified(expr)) and expr.args and \
                 isinstance(expr.args[0].value, cst.Name) and expr.args[0].value.value == "False":
             return Cut("no-grad", expr, mod, f"`with {mod.code(expr)}`")
         return None
@@ -272,11 +283,14 @@ class FlowGraph:
             self._assign(small.target, self.eval(small.value, ctx), ctx, small)
         elif isinstance(small, cst.AugAssign):
             value = self.eval(small.value, ctx)
-            self._record("accumulation", small, lambda: self.accumulations.append(Accumulation(small, small.target, value, ctx)))
+            self._record("accumulation", small, lambda: self.accumulations.append(
+                Accumulation(small, small.target, value, ctx, ((small.value, value),))))
             old = self.eval(small.target, ctx) if isinstance(small.target, cst.Name) else EMPTY
             self._assign(small.target, (value | old).derived(), ctx, small)
         elif isinstance(small, cst.Expr):
             self.eval(small.value, ctx)
+            if isinstance(small.value, cst.Call) and self.knowledge.matches("grad-off.switches", ctx.module.qualified(small.value)):
+                ctx.no_grad = self._grad_off(small.value, ctx.module)  # `torch.set_grad_enabled(False)` from here on
         elif isinstance(small, cst.Return) and small.value is not None and ctx.function is not None:
             value = self.eval(small.value, ctx)
             self._flow(value, ("ret", ctx.key), ctx)
@@ -302,7 +316,7 @@ class FlowGraph:
                 self.graph.add_node(field, label=f"{target.value}[{name!r}]")
                 self._flow(field_value, field, ctx)
         elif isinstance(target, cst.Attribute):
-            if target.attr.value not in names.METADATA_ATTRIBUTES:  # `p.grad = g` does not make g part of p's value
+            if not self.knowledge.matches("attributes.metadata", (), target.attr.value):  # `p.grad = g` does not make g part of p's value
                 for node in self.attribute_nodes(target, ctx, for_write=True):
                     self._flow(value, node, ctx)
             if target.attr.value == "requires_grad":
@@ -312,12 +326,20 @@ class FlowGraph:
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = value.elements if value.elements is not None and len(value.elements) == len(target.elements) else None
             for i, el in enumerate(target.elements):
-                self._assign(el.value, elements[i] if elements else Value(value.alias, value.derive), ctx, stmt)
+                self._assign(el.value, elements[i] if elements else self._part(value, stmt, i, ctx), ctx, stmt)
         elif isinstance(target, cst.Subscript):
             for node in self.eval(target.value, ctx).nodes:
                 self._flow(value, node, ctx)
         elif isinstance(target, cst.StarredElement):
             self._assign(target.value, value, ctx, stmt)
+
+    def _part(self, value: Value, stmt: cst.CSTNode, index: int, ctx: Context) -> Value:
+        """One element of a value whose shape is unknown (`loss, n = model.forward_loss(batch)`): it holds
+        something of that value, not necessarily computed from it (`n` may be a count)."""
+        node = ("part", id(stmt), index)
+        self.graph.add_node(node, label=f"element {index}")
+        self._flow(value.derived(), node, ctx, held=True)
+        return Value(alias=frozenset({node}))
 
     def always(self, expr: cst.BaseExpression, ctx: Context, test: Callable[[cst.BaseExpression], bool],
                names_deep: int = 3) -> bool:
@@ -423,7 +445,7 @@ class FlowGraph:
     def _eval_Attribute(self, expr: cst.Attribute, ctx: Context) -> Value:
         if expr.attr.value == "data":
             return self._cut(self.eval(expr.value, ctx), Cut("detach", expr, ctx.module, f"`{ctx.module.code(expr)}`"), ctx)
-        if expr.attr.value in names.METADATA_ATTRIBUTES:
+        if self.knowledge.matches("attributes.metadata", (), expr.attr.value):
             return EMPTY  # gradients and metadata (shape, dtype, device) are not values on the graph
         return Value(alias=frozenset(self.attribute_nodes(expr, ctx)))
 
@@ -446,7 +468,7 @@ class FlowGraph:
     def _eval_Dict(self, expr: cst.Dict, ctx) -> Value:
         values = [self.eval(el.value, ctx) for el in expr.elements]
         whole = union(values)
-        keys = [_string_key(el) for el in expr.elements]
+        keys = [string_key(el) for el in expr.elements]
         if values and all(k is not None for k in keys):
             return Value(whole.alias, whole.derive, fields=tuple(zip(keys, values)))
         return whole
@@ -464,6 +486,10 @@ class FlowGraph:
     def _eval_Comparison(self, expr: cst.Comparison, ctx) -> Value:
         operands = self.eval(expr.left, ctx) | union(self.eval(c.comparator, ctx) for c in expr.comparisons)
         return self._cut(operands, Cut("non-differentiable", expr, ctx.module, f"the comparison `{ctx.module.code(expr)}`"), ctx)
+
+    def _eval_BinaryOperation(self, expr: cst.BinaryOperation, ctx) -> Value:
+        operands = self.eval(expr.left, ctx) | self.eval(expr.right, ctx)
+        return EMPTY if is_string(expr) else operands.derived()  # "%.3f" % loss is text
 
     def _eval_IfExp(self, expr: cst.IfExp, ctx) -> Value:
         self.eval(expr.test, ctx)
@@ -504,23 +530,22 @@ class FlowGraph:
         return Value(alias=frozenset({node}))
 
     def _eval_Call(self, call: cst.Call, ctx: Context) -> Value:
-        mod = ctx.module
-        qualified = mod.qualified(call)
-        func = call.func
+        mod, kb, func = ctx.module, self.knowledge, call.func
+        qualified = entry_points(self, call, ctx)
         args = [self.eval(a.value, ctx) for a in call.args]
         all_args = union(args)
         method = func.attr.value if isinstance(func, cst.Attribute) else None
         receiver = self.eval(func.value, ctx) if isinstance(func, cst.Attribute) else EMPTY
 
         # gradient sinks
-        if method in names.METHOD_SINKS:
-            if call.args and self._is_backward_helper(func.value, mod):
+        if kb.matches("gradients.sinks", (), method):
+            if call.args and is_backward_helper(func.value, mod):
                 loss_value, loss_expr = args[0], call.args[0].value
             else:
                 loss_value, loss_expr = receiver, func.value
             self._add_sink(loss_value, call, mod, loss_expr)
             return EMPTY
-        if qualified & names.FUNCTION_SINKS and args:
+        if kb.matches("gradients.sinks", qualified) and args:
             self._add_sink(args[0], call, mod, call.args[0].value)
             return self._call_node(call, ctx, EMPTY)
         if method and any(method == s.lstrip(".") for s in self.extra_sinks if s.startswith(".")) or \
@@ -529,18 +554,20 @@ class FlowGraph:
                 self._add_sink(args[0], call, mod, call.args[0].value)
             return EMPTY
 
-        # cuts
-        if method in names.SHAPE_METHODS:
-            return EMPTY
-        if method in names.DETACH_METHODS:
-            return self._cut(receiver, Cut("detach", call, mod, f"`{mod.code(call)}`"), ctx)
-        if method in names.SCALAR_METHODS or (qualified & names.SCALAR_BUILTINS and not method):
-            return self._cut(receiver | all_args, Cut("scalar-escape", call, mod, f"`{mod.code(call)}`"), ctx)
-        if (method in names.NONDIFF_METHODS and not qualified & names.SCALAR_BUILTINS) or qualified & names.NONDIFF_FUNCTIONS:
-            return self._cut(receiver | all_args, Cut("non-differentiable", call, mod, f"`{mod.code(call)}`"), ctx)
-        if qualified & names.REWRAP_FUNCTIONS or (qualified & names.LIST_REWRAP_FUNCTIONS and call.args and
-                                                  isinstance(call.args[0].value, (cst.List, cst.ListComp, cst.Tuple))):
+        # cuts, and results that are never values on the graph
+        if kb.matches("returns.fresh", qualified):  # torch.zeros_like(x), torch.randn(3): a tensor with no history
+            return self._call_node(call, ctx, EMPTY, kind="tensor")
+        if kb.matches("returns.non-tensor", qualified, method) or isinstance(func, cst.Attribute) and is_string(func.value):
+            return EMPTY  # x.size(), len(xs), m.register_forward_hook(f), ", ".join(names)
+        cut = next((c for key, c in CUT_KINDS if kb.matches(key, qualified, method)), None)
+        if cut == "rewrap" or kb.matches("cuts.rewrap-lists", qualified) and call.args and \
+                isinstance(call.args[0].value, (cst.List, cst.ListComp, cst.Tuple)):
             return self._cut(all_args, Cut("rewrap", call, mod, f"`{mod.code(call)}`"), ctx)
+        if cut is not None:
+            return self._cut(receiver if cut == "detach" else receiver | all_args, Cut(cut, call, mod, f"`{mod.code(call)}`"), ctx)
+        if kb.matches("grad-off.calls", qualified):  # a pipeline's __call__, generate(): no graph comes out
+            value = self._call_node(call, ctx, self.eval(func, ctx), held=all_args)
+            return self._cut(value, Cut("no-grad", call, mod, f"`{mod.code(call)}` (it runs without grad)"), ctx)
         if method == "requires_grad_" and call.args and self.always_false(call.args[0].value, ctx):
             self._record("frozen", call, lambda: self.frozen.append((receiver, call, mod)))
         if method in ("parameters", "named_parameters"):
@@ -550,25 +577,37 @@ class FlowGraph:
             self.parameters_of[id(call)] = receiver
             if ctx.no_grad is not None:
                 self.non_autograd_updates.append(receiver)
-        if method in ("load_state_dict", "copy_") or (method == "mul_" and ctx.no_grad is not None):
+        if kb.matches("updates.load", (), method) or (method == "mul_" and ctx.no_grad is not None):
             self.non_autograd_updates.append(receiver)
 
         # objects created here
-        if qualified & (names.PARAMETERIZED_NN | names.PARAMETER_CONSTRUCTORS) or \
+        if kb.matches("modules.parameters", qualified):  # a leaf, whatever its initial values came from
+            value = self._call_node(call, ctx, EMPTY, kind="owner", leaf=True)
+            if any(a.keyword and a.keyword.value == "requires_grad" and self.always_false(a.value, ctx) for a in call.args):
+                self._record("frozen", call, lambda: self.frozen.append((value, call, mod)))
+            return value
+        if kb.matches("modules.parameterized", qualified) or \
                 any(q.startswith("torch.nn.") and q.endswith(".from_pretrained") for q in qualified):
             return self._call_node(call, ctx, all_args, kind="owner")
         if any(names.is_optimizer(q) for q in qualified):
             self._record("optimizer", call, lambda: self.optimizers.append(
                 OptimizerSite(call, mod, ctx.function, _argument(call, 0, "params"))))
             return self._call_node(call, ctx, EMPTY, kind="optimizer")
-        if qualified & names.SAME_OBJECT_FUNCTIONS and args:
+        if kb.matches("returns.arguments", qualified) and args:  # accelerator.prepare(model, opt, loader)
+            return _contents(args[0]) if len(args) == 1 else \
+                Value(all_args.alias, all_args.derive, tuple(_contents(a) for a in args))
+        if kb.matches("returns.same-object", qualified) and args:  # torch.compile(model), DDP(model)
             return _contents(args[0])
-        if qualified & names.CONTAINER_BUILTINS:  # list(xs), tuple(g), zip(a, b): the same objects, regrouped
+        if kb.matches("returns.regrouped", qualified):  # list(xs), tuple(g), zip(a, b): the same objects, regrouped
             return _contents(all_args)
-        if qualified & names.COPY_FUNCTIONS:  # separate parameters: no gradient flows back to the original
+        if kb.matches("returns.regrouped", (), method):  # masks.values(), groups.pop(): what the container holds
+            return _contents(receiver | all_args)
+        if kb.matches("returns.copy", qualified):  # separate parameters: no gradient flows back to the original
             return self._call_node(call, ctx, EMPTY, copy=True)
-        if method in names.SAME_OBJECT_METHODS:
+        if kb.matches("returns.same-object", (), method):  # model.to(device), model.train()
             return _contents(receiver)
+        if kb.matches("returns.computed", qualified, method):  # sum(losses), loss.clone(): history kept
+            return self._call_node(call, ctx, receiver | all_args)
 
         # calls into code we can read
         found = self.definition(func, ctx)
@@ -581,20 +620,20 @@ class FlowGraph:
         # a container mutated with a value: that value now lives in the container
         if method in ("append", "extend", "insert", "add", "update", "setdefault", "put", "appendleft"):
             if method in ("append", "extend", "insert", "appendleft"):  # list-like: it keeps what it is given
-                self._record("accumulation", call, lambda: self.accumulations.append(Accumulation(call, func.value, all_args, ctx)))
+                self._record("accumulation", call, lambda: self.accumulations.append(
+                    Accumulation(call, func.value, all_args, ctx, tuple((a.value, v) for a, v in zip(call.args, args)))))
             for node in receiver.nodes:
                 self._flow(all_args, node, ctx)
             return EMPTY
-        if method in names.PART_METHODS or "state_dict" in _called_name(func):  # parts of the object, not computed from it
+        if kb.matches("returns.parts", qualified, method):  # parts of the object, not computed from it
             return self._call_node(call, ctx, EMPTY, held=receiver | all_args)
-        if qualified & names.VALUELESS_BUILTINS or isinstance(func, cst.Attribute) and _is_string(func.value):
-            return EMPTY  # isinstance(m, nn.Linear), len(xs), ", ".join(names): never a tensor
         # anything else is opaque: its result is computed from the callee (a layer's weights) and what went in;
         # an object handed to a call that is not torch's (`strategy.setup(model)`) may come back wrapped, not computed
         callee = self.eval(func, ctx)
         if any(q.startswith("torch.") for q in qualified):
             return self._call_node(call, ctx, callee | all_args)
-        return self._call_node(call, ctx, callee, held=all_args, library_function=self._is_library_function(func, ctx))
+        return self._call_node(call, ctx, callee, held=all_args, library_function=is_library_function(self, func, ctx),
+                               library_object=is_library_object(self, func, ctx))
 
     def _unpacked_values(self, element: cst.Element, ctx: Context):
         """For `a, b = x, y`: `y` for `b`; for `model, opt = build(...)`: what `build` returns in that position."""
@@ -609,39 +648,10 @@ class FlowGraph:
         callee = self.callee(stmt.value, ctx) if isinstance(stmt.value, cst.Call) else None
         if callee is not None:
             fmod, fn, cls, _ = callee
-            for ret in _returns(fn):
+            for ret in returns_of(fn):
                 value = _element_at(ret.value, target, element)
                 if value is not None:
                     yield value, Context(fmod, fn, cls)
-
-    def _is_library_function(self, func: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
-        """A call into another library's function (`np.mean`, `utils.evaluate(model)`, `init = deepspeed.initialize;
-        init(...)`): we cannot tell whether its result is a tensor on the graph. Tensor methods, torch functions
-        and layers called on data can."""
-        mod = ctx.module
-        root = func
-        while isinstance(root, cst.Attribute):
-            root = root.value
-        if not isinstance(root, cst.Name):
-            return False
-        qualified = mod.qualified(func)
-        if any(q.startswith("torch.") for q in qualified) or (isinstance(func, cst.Name) and func.value in names.TENSOR_BUILTINS):
-            return False
-        bindings = mod.scopes.bindings(root)
-        if any(b.imported is not None for b in bindings):
-            return True
-        if not bindings:  # a star import's name (builtins resolve to `builtins.*`)
-            return isinstance(func, cst.Name) and not qualified
-        if func is root and depth < 2 and all(isinstance(b.node, cst.Name) for b in bindings):
-            values = list(self.assigned_values(root, ctx))  # a local name for another library's function
-            return bool(values) and all(isinstance(v, (cst.Name, cst.Attribute)) and self._is_library_function(v, c, depth + 1)
-                                        for v, c in values)
-        return False
-
-    def _is_backward_helper(self, receiver: cst.BaseExpression, mod: ModuleAnalysis) -> bool:
-        """`accelerator.backward(loss)`, `fabric.backward(loss)`, `self.manual_backward(loss)`: the loss is the argument."""
-        text = mod.code(receiver).lower()
-        return any(word in text for word in ("accelerator", "fabric", "self", "trainer", "engine", "strategy"))
 
     def _add_sink(self, value: Value, site: cst.CSTNode, mod: ModuleAnalysis, loss: cst.BaseExpression | None) -> None:
         node = ("sink", id(site))
@@ -676,10 +686,10 @@ class FlowGraph:
             return EMPTY
         result = self._call_node(call, ctx, EMPTY)
         self._edge(("ret", key), next(iter(result.alias)), alias=True, cut=ctx.no_grad)
-        arity = _tuple_arity(fn)
+        arity = tuple_arity(fn)
         if arity:
             return Value(result.alias, elements=tuple(Value(alias=frozenset({("ret", key, i)})) for i in range(arity)))
-        keys = _dict_keys(fn)
+        keys = dict_keys(fn)
         if keys:
             return Value(result.alias, fields=tuple((k, Value(alias=frozenset({("ret", key, f"[{k!r}]")}))) for k in keys))
         return result
@@ -712,11 +722,12 @@ class FlowGraph:
             found = self.definition(func, ctx)
             if isinstance(found, tuple) and isinstance(found[1], cst.FunctionDef):
                 return found[0], found[1], None, None
-            owner = self.class_of(func, ctx)  # calling a module instance runs its forward
+            owner = self.class_of(func, ctx)  # calling an instance runs a module's forward, another class's __call__
             if owner is not None:
-                forward = owner.module.class_method(owner, "forward")
-                if forward is not None:
-                    return owner.module, forward, owner, func
+                names_run = ("forward",) if owner.node.name.value in owner.module.module_classes else ("__call__", "forward")
+                run = next(filter(None, (owner.module.class_method(owner, n) for n in names_run)), None)
+                if run is not None:
+                    return owner.module, run, owner, func
             return None
         finally:
             self._resolving.discard(id(call))
@@ -767,7 +778,7 @@ class FlowGraph:
                     return found
             return None
         if isinstance(expr, cst.Attribute):
-            if expr.attr.value in names.SAME_OBJECT_METHODS:
+            if self.knowledge.matches("returns.same-object", (), expr.attr.value):
                 return None
             owner = self.class_of(expr.value, ctx, depth + 1)
             if owner is None:
@@ -779,9 +790,10 @@ class FlowGraph:
             return None
         if isinstance(expr, cst.Call):
             func = expr.func
-            if isinstance(func, cst.Attribute) and func.attr.value in names.SAME_OBJECT_METHODS:
+            if isinstance(func, cst.Attribute) and self.knowledge.matches("returns.same-object", (), func.attr.value):
                 return self.class_of(func.value, ctx, depth + 1)
-            if mod.qualified(expr) & (names.SAME_OBJECT_FUNCTIONS | names.COPY_FUNCTIONS) and expr.args:
+            if (self.knowledge.matches("returns.same-object", mod.qualified(expr)) or
+                    self.knowledge.matches("returns.copy", mod.qualified(expr))) and expr.args:
                 return self.class_of(expr.args[0].value, ctx, depth + 1)
             found = self.definition(func, ctx)
             if isinstance(found, ClassInfo):
@@ -789,7 +801,7 @@ class FlowGraph:
             if isinstance(found, tuple):
                 fmod, fn = found
                 fctx = Context(fmod, fn, None)
-                for ret in _returns(fn):
+                for ret in returns_of(fn):
                     if ret.value is not None:
                         cls = self.class_of(ret.value, fctx, depth + 1)
                         if cls is not None:
@@ -925,38 +937,6 @@ def _element_at(values: cst.BaseExpression, target: cst.Tuple | cst.List, elemen
 def _parameters(fn: cst.FunctionDef) -> list[cst.Param]:
     p = fn.params
     return list(p.posonly_params) + list(p.params) + list(p.kwonly_params)
-
-
-@lru_cache(maxsize=256)
-def _returns(fn: cst.FunctionDef) -> tuple[cst.Return, ...]:
-    return tuple(walk(fn.body, cst.Return))
-
-
-def _string_key(element) -> str | None:
-    if isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString):
-        return element.key.evaluated_value
-    return None
-
-
-def _dict_keys(fn: cst.FunctionDef) -> tuple[str, ...]:
-    """The keys when every `return` of fn returns a dict literal with the same string keys."""
-    shapes = set()
-    for r in _returns(fn):
-        if r.value is None:
-            continue
-        if not isinstance(r.value, cst.Dict):
-            return ()
-        keys = tuple(_string_key(el) for el in r.value.elements)
-        if not keys or None in keys:
-            return ()
-        shapes.add(keys)
-    return shapes.pop() if len(shapes) == 1 else ()
-
-
-def _tuple_arity(fn: cst.FunctionDef) -> int:
-    """n when every `return` of fn returns an n-tuple literal, else 0."""
-    arities = {len(r.value.elements) if isinstance(r.value, cst.Tuple) else -1 for r in _returns(fn) if r.value is not None}
-    return arities.pop() if len(arities) == 1 and -1 not in arities else 0
 
 
 def _argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:

@@ -70,29 +70,6 @@ class LossFlow:
                     queue.append(succ)
         return seen
 
-    @cached_property
-    def graph_values(self) -> set[Node]:
-        """Nodes whose value surely carries autograd history from a trainable owner: computed from one
-        (through at least one operation: the layer object itself, or another name for it, is not a tensor
-        with a graph), reached without a cut and without passing through another library's function
-        (whose result may be a plain number)."""
-        computed: set[Node] = set()
-        seen: set[tuple[Node, bool]] = {(owner, False) for owner in self.owners}
-        queue = deque(seen)
-        while queue:
-            current, derived = queue.popleft()
-            for succ in self.graph.successors(current):
-                edge = self.graph.edges[current, succ]
-                if edge["cut"] is not None or self.graph.nodes[succ].get("library_function"):
-                    continue
-                state = (succ, derived or not (edge["alias"] or edge["held"]))
-                if state not in seen:
-                    seen.add(state)
-                    queue.append(state)
-                    if state[1]:
-                        computed.add(succ)
-        return computed
-
     # -- what is expected to train --------------------------------------------------------------
     @cached_property
     def owners(self) -> list[Node]:

@@ -11,3 +11,5 @@ class AnalysisOptions:
     extra_sinks: tuple[str, ...] = ()
     # Extra optimizer-step calls for custom trainers, same spelling.
     extra_steps: tuple[str, ...] = ()
+    # Entries added to the knowledge tables (graphlint/knowledge): ("section.behaviour", names).
+    knowledge: tuple[tuple[str, tuple[str, ...]], ...] = ()

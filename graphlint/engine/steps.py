@@ -206,10 +206,10 @@ class TrainingSteps:
         qualified = mod.qualified(call)
         if method in names.METHOD_SINKS or qualified & names.FUNCTION_SINKS - {"torch.autograd.grad"}:
             out.append(Event(BACKWARD, call, mod))
-        elif method == "step" and self._is_optimizer_like(func.value, ctx):
+        elif self.flow.knowledge.matches("optimizers.step", (), method) and self._is_optimizer_like(func.value, ctx):
             closure = call.args[0].value if call.args and "scaler" not in mod.code(func.value).lower() else None
             out.append(Event(STEP, call, mod, mod.code(func.value), closure))
-        elif method == "zero_grad":
+        elif self.flow.knowledge.matches("gradients.clear", (), method):
             out.append(Event(ZERO_GRAD, call, mod, mod.code(func.value), clears=True))
         elif method in ("zero_", "nan_to_num_", "mul_", "fill_") and isinstance(func.value, cst.Attribute) and \
                 _is_grad(func.value) and self._edit_kills(call, method, ctx):

@@ -6,6 +6,7 @@ from typing import Iterator
 import libcst as cst
 
 from graphlint.engine import names
+from graphlint.engine.flow import Context, function_key
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
 from graphlint.rules.structure import TENSOR_FACTORIES, creates_parameters
@@ -100,10 +101,11 @@ class LearningRateStaysZero(Rule):
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
         lr_set_by_hand = any(_is_lr_key(t.target) for t in mod.all(cst.AssignTarget))
+        stepped = _stepped_optimizers(analysis)
         for call in mod.all(cst.Call):
             qualified = mod.qualified(call)
             if any(names.is_optimizer(q) for q in qualified) and not lr_set_by_hand and \
-                    not self._holds_only_plain_tensors(analysis, call):
+                    ("call", id(call)) in stepped and not self._holds_only_plain_tensors(analysis, call):
                 for arg in call.args:
                     if arg.keyword is not None and arg.keyword.value == "lr" and \
                             isinstance(arg.value, (cst.Integer, cst.Float)) and float(arg.value.evaluated_value) == 0.0:
@@ -122,8 +124,6 @@ class LearningRateStaysZero(Rule):
     def _holds_only_plain_tensors(analysis, call: cst.Call) -> bool:
         """`SGD([torch.zeros(1, requires_grad=True)], lr=0)`: a stand-in optimizer (for a scheduler test or an
         I/O benchmark) that trains no layer, so lr=0 costs nothing."""
-        from graphlint.engine.flow import Context
-
         mod = analysis.module
         params = next((o.params for o in analysis.flow.optimizers if o.call is call), None)
         if not isinstance(params, (cst.List, cst.Tuple)) or not params.elements:
@@ -137,9 +137,9 @@ class LearningRateStaysZero(Rule):
 
     @staticmethod
     def _floor_divided_steps(analysis, fn_expr, call) -> Iterator[cst.BinaryOperation]:
-        """`s // n` on the step argument inside the schedule's function (a lambda, a def, or a factory's inner def)."""
-        from graphlint.engine.flow import Context
-
+        """`s // n` on the step argument inside the schedule's function (a lambda, a def, or a factory's inner def),
+        where it makes the factor 0 until the step reaches n: `step // warmup` or `min(1, step // warmup)`, not
+        `0.1 ** (epoch // 30)` (which is 1 then)."""
         mod = analysis.module
         if fn_expr is None:
             return
@@ -159,9 +159,12 @@ class LearningRateStaysZero(Rule):
             step = [p.name.value for p in params.params][:1]
             if not step:
                 continue
-            for op in walk(body, cst.BinaryOperation):
-                if isinstance(op.operator, cst.FloorDivide) and isinstance(op.left, cst.Name) and op.left.value == step[0]:
-                    yield op
+            factors = [body] if isinstance(body, cst.BaseExpression) else [r.value for r in walk(body, cst.Return) if r.value]
+            for factor in factors:
+                divisions = [op for op in walk(factor, cst.BinaryOperation) if isinstance(op.operator, cst.FloorDivide)
+                             and isinstance(op.left, cst.Name) and op.left.value == step[0]]
+                if divisions and analysis.values.number(factor, lambda e: 0.0 if e in divisions else None) == 0.0:
+                    yield divisions[0]
 
 
 @register
@@ -191,6 +194,24 @@ class PretrainedEmbeddingFrozen(Rule):
                         yield Report(value, f"`{mod.code(value)}` is frozen (`freeze=True` is the default), yet "
                                      f"`{attr}.parameters()` is handed to the optimizer: its weights never change. "
                                      "Pass `freeze=False` to fine-tune it.")
+
+
+def _stepped_optimizers(analysis) -> set:
+    """Optimizer objects that something in the file steps (`opt.step()`, `scaler.step(opt)`) or hands to Lightning
+    (`configure_optimizers` returns it); an optimizer never stepped (a scheduler test's) moves nothing at any lr."""
+    flow = analysis.flow
+    mod = analysis.module
+    stepped: set = set()
+    for call in mod.all(cst.Call):
+        func = call.func
+        if isinstance(func, cst.Attribute) and flow.knowledge.matches("optimizers.step", (), func.attr.value):
+            ctx = Context(mod, mod.enclosing_function(call), mod.enclosing_class(call))
+            exprs = [func.value] + [a.value for a in call.args[:1]]
+            stepped |= {obj for e in exprs for node in flow.eval(e, ctx).nodes for obj in flow.points_to(node)}
+    for cls in mod.classes.values():
+        if "configure_optimizers" in cls.methods:
+            stepped |= flow.points_to(("ret", function_key(mod, cls.methods["configure_optimizers"])))
+    return stepped
 
 
 def _is_lr_key(target: cst.BaseExpression) -> bool:

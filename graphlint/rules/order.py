@@ -154,7 +154,7 @@ class BackwardNeverCalled(Rule):
 
 def _returns_graph_loss(analysis, closure: StepGraph) -> bool:
     """The closure returns a value on the graph (a loss it could have backpropagated), not a float."""
-    return ("ret", function_key(closure.module, closure.node)) in analysis.losses.graph_values
+    return ("ret", function_key(closure.module, closure.node)) in analysis.values.carrying_graph
 
 
 def _closure_graph(analysis, step) -> StepGraph | None:

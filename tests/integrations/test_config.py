@@ -90,6 +90,7 @@ def test_extra_sinks_reach_the_engine(run, project):
     ('[tool.graphlint.per-file-ignores]\n"a.py" = ["GL77"]', "per-file-ignores.'a.py': unknown rule selector 'GL77'"),
     ('[tool.graphlint.severity]\nGL901 = "fatal"', "severity.GL901: must be one of error, warning, info"),
     ('select = [', "invalid TOML"),
+    ('[tool.graphlint.knowledge]\ncuts = { detatch = [".x"] }', "[tool.graphlint] knowledge: unknown behaviour `cuts.detatch`"),
 ])
 def test_malformed_config_exits_2_naming_the_key(run, project, body, needle):
     write_config(project, body)

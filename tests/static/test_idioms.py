@@ -663,6 +663,376 @@ for step in range(100):
             opt.step()
             opt.zero_grad()
 """,
+    "pipeline_samples_kept_for_logging": """
+from diffusers import StableDiffusionPipeline
+
+model = MLP()
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+pipeline = StableDiffusionPipeline.from_pretrained("runwayml/stable-diffusion-v1-5")
+pipeline.unet = model
+pipeline = pipeline.to("cpu")
+samples = []
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    if step % 50 == 0:
+        images = pipeline("a photo of a cat", num_inference_steps=20).images
+        samples.append(images[0])
+""",
+    "sampler_of_the_project_runs_without_grad": """
+class Sampler:
+    def __init__(self, denoiser, steps=10):
+        self.denoiser, self.steps = denoiser, steps
+
+    @torch.no_grad()
+    def __call__(self, n):
+        x = torch.randn(n, 16)
+        for _ in range(self.steps):
+            x = x - 0.1 * self.denoiser(x)[:, :1]
+        return x.clamp(-1, 1)
+
+
+model = MLP()
+sampler = Sampler(model)
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+gallery = []
+for step in range(100):
+    x = torch.randn(32, 16)
+    optimizer.zero_grad()
+    loss = F.mse_loss(model(x), torch.zeros(32, 4))
+    loss.backward()
+    optimizer.step()
+    if step % 25 == 0:
+        gallery.append(sampler(4))
+""",
+    "captions_and_eval_table_rows": """
+from transformers import AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("gpt2")
+model = MLP(16, 50)
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+captions, table = [], []
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 50, (32,))
+    optimizer.zero_grad()
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    optimizer.step()
+    if step % 20 == 0:
+        ids = torch.multinomial(logits.softmax(-1), 1)
+        captions.extend(tokenizer.batch_decode(ids))
+        table.append(("train", "%.4f" % loss, tokenizer.decode(ids[0])))
+""",
+    "batch_slices_kept_as_examples": """
+from accelerate import Accelerator
+from torch.utils.data import DataLoader, TensorDataset
+
+accelerator = Accelerator()
+model = MLP()
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+loader = DataLoader(TensorDataset(torch.randn(256, 16), torch.randint(0, 4, (256,))), batch_size=32)
+model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+examples = []
+for epoch in range(3):
+    for step, (x, y) in enumerate(loader):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        accelerator.backward(loss)
+        optimizer.step()
+        if step == 0:
+            examples.append((x[:4] + 1) / 2)
+""",
+    "leaf_parameter_built_once_from_outputs": """
+model = MLP(16, 8)
+warmup = [torch.randn(32, 16) for _ in range(4)]
+prototypes = nn.Parameter(torch.cat([model(xb) for xb in warmup]).mean(0, keepdim=True))
+optimizer = torch.optim.SGD([*model.parameters(), prototypes], lr=0.1)
+history = []
+for step in range(100):
+    x = torch.randn(32, 16)
+    optimizer.zero_grad()
+    loss = torch.cdist(model(x), prototypes).min(dim=1).values.mean()
+    loss.backward()
+    optimizer.step()
+    history.append(prototypes)
+""",
+    "hook_handles_registered_before_training": """
+def train(model, steps):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    activations, handles = {}, []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            handles.append(module.register_forward_hook(lambda m, i, o, name=name: activations.update({name: o.detach()})))
+    for step in range(steps):
+        x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    for handle in handles:
+        handle.remove()
+
+
+train(MLP(), 100)
+""",
+    "list_made_afresh_each_iteration": """
+def train(model, steps):
+    optimizer = torch.optim.Adam(model.parameters())
+    for step in range(steps):
+        chunk_norms = []
+        x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        for chunk in x.chunk(4):
+            chunk_norms.append(model(chunk).norm())
+        print(step, [float(n) for n in chunk_norms])
+
+
+train(MLP(), 100)
+""",
+    "short_logging_loop_before_training": """
+def train(model, steps):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    fixed = torch.randn(4, 16)
+    initial = []
+    for i in range(4):
+        initial.append(model(fixed[i:i + 1]))
+    print("outputs before training", initial)
+    for step in range(steps):
+        x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+
+train(MLP(), 100)
+""",
+    "step_decay_by_powers_of_a_tenth": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.1 ** (epoch // 30))
+for epoch in range(90):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    scheduler.step()
+""",
+    "zero_lr_optimizer_in_a_scheduler_test": """
+def make_scheduler(step_size):
+    optimizer = torch.optim.SGD(MLP().parameters(), lr=0)
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size)
+
+
+def test_step_lr_keeps_its_step_size():
+    scheduler = make_scheduler(10)
+    assert scheduler.step_size == 10
+""",
+    "parameter_groups_built_for_the_optimizer": """
+def build_optimizer(model):
+    groups = []
+    for name, p in model.named_parameters():
+        groups.append({"params": [p], "weight_decay": 0.0 if name.endswith("bias") else 0.01})
+    return torch.optim.AdamW(groups, lr=1e-3)
+
+
+model = MLP()
+optimizer = build_optimizer(model)
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+""",
+    "mask_parameters_collected_from_a_dict": """
+class Explainer:
+    def __init__(self, model):
+        self.model = model
+        self.masks = {}
+
+    def fit(self, x, steps=100):
+        self.masks["node"] = nn.Parameter(torch.randn(x.size(0), 1) * 0.1)
+        self.masks["feature"] = nn.Parameter(torch.randn(1, x.size(1)) * 0.1)
+        parameters = []
+        for mask in self.masks.values():
+            parameters.append(mask)
+        optimizer = torch.optim.Adam(parameters, lr=0.01)
+        for step in range(steps):
+            optimizer.zero_grad()
+            out = self.model(x * self.masks["node"].sigmoid() * self.masks["feature"].sigmoid())
+            loss = -out.log_softmax(-1).max(-1).values.mean() + self.masks["node"].sigmoid().mean()
+            loss.backward()
+            optimizer.step()
+
+
+Explainer(MLP()).fit(torch.randn(32, 16))
+""",
+    "predictions_list_made_afresh_per_call": """
+class Sampler(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.decoder = MLP(4, 16)
+        self.predictions = []
+
+    def predict_step(self, z, num_samples=8):
+        self.predictions = []
+        for _ in range(num_samples):
+            self.predictions.append(self.decoder(z + torch.randn_like(z)))
+        return torch.stack(self.predictions).mean(0)
+
+
+model = Sampler()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+for step in range(100):
+    z, x = torch.randn(32, 4), torch.randn(32, 16)
+    optimizer.zero_grad()
+    F.mse_loss(model.decoder(z), x).backward()
+    optimizer.step()
+    model.predict_step(z)
+""",
+    "validation_hook_of_a_framework_model": """
+from nemo.core import ModelPT
+
+
+class Recognizer(ModelPT):
+    def __init__(self):
+        super().__init__()
+        self.net = MLP()
+        self.validation_step_outputs = []
+
+    def forward(self, x):
+        return self.net(x)
+
+    def validation_pass(self, batch):
+        x, y = batch
+        return {"val_loss": F.cross_entropy(self(x), y)}
+
+    def validation_step(self, batch, batch_idx):
+        metrics = self.validation_pass(batch)
+        self.validation_step_outputs.append(metrics)
+        return metrics
+""",
+    "lightning_validation_outputs_kept_for_epoch_end": """
+import pytorch_lightning as pl
+
+
+class LitClassifier(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = MLP()
+        self.val_outputs = []
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        self.val_outputs.append(loss)
+        return loss
+
+    def on_validation_epoch_end(self):
+        self.log("val_loss", torch.stack(self.val_outputs).mean())
+        self.val_outputs.clear()
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+""",
+    "count_returned_beside_the_loss": """
+import flair
+
+model = flair.models.SequenceTagger.load("ner")
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+seen = 0
+for batch in range(100):
+    optimizer.zero_grad()
+    loss, count = model.forward_loss(batch)
+    seen += count
+    loss.backward()
+    optimizer.step()
+""",
+    "rollout_after_grad_switched_off": """
+def collect(policy, observations):
+    torch.set_grad_enabled(False)
+    trajectory = []
+    for obs in observations:
+        action = policy(obs)
+        trajectory.append((obs, action))
+    torch.set_grad_enabled(True)
+    return trajectory
+
+
+policy = MLP()
+optimizer = torch.optim.Adam(policy.parameters(), lr=1e-3)
+for it in range(10):
+    trajectory = collect(policy, torch.randn(8, 16))
+    print(f"collected {len(trajectory)} steps")
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    loss = F.cross_entropy(policy(x), y)
+    loss.backward()
+    optimizer.step()
+""",
+    "exponential_decay_with_math_pow": """
+import math
+
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: math.pow(0.5, epoch // 10))
+for epoch in range(50):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    scheduler.step()
+""",
+    "grad_reenabled_inside_inference_mode": """
+model = MLP()
+model.requires_grad_(False)
+temperature = nn.Parameter(torch.ones(1))
+optimizer = torch.optim.LBFGS([temperature], lr=0.01)
+with torch.inference_mode():
+    logits = model(torch.randn(64, 16)).clone()
+labels = torch.randint(0, 4, (64,))
+for it in range(50):
+    with torch.inference_mode(False):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(logits / temperature, labels)
+        loss.backward()
+        optimizer.step(lambda: loss)
+""",
+    "constant_support_as_a_frozen_parameter": """
+class Distributional(nn.Module):
+    def __init__(self, atoms=11):
+        super().__init__()
+        self.net = MLP(16, 4 * atoms)
+        self.atoms = atoms
+        self.support = nn.Parameter(torch.linspace(-10, 10, atoms), requires_grad=False)
+
+    def forward(self, x):
+        return self.net(x).view(-1, 4, self.atoms).softmax(-1)
+
+
+model = Distributional()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+for step in range(100):
+    s, r, s2 = torch.randn(32, 16), torch.randn(32, 1), torch.randn(32, 16)
+    with torch.no_grad():
+        target_q = r + 0.99 * (model(s2) * model.support).sum(-1).max(-1).values.unsqueeze(1)
+    loss = F.mse_loss(model(s).max(-1).values, target_q.expand(-1, model.atoms))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+""",
 }
 
 
@@ -717,6 +1087,35 @@ BROKEN_TWINS = [
     ("one_optimizer_per_parameter_stepped_when_it_has_a_gradient", "if p.grad is not None:",
      "if p.grad.abs().sum() > 0:", "GL205"),
     ("loss_spike_guard_counts_skips", "print(f\"{skipped} updates skipped as loss spikes\")\n", "", "GL205"),
+    ("pipeline_samples_kept_for_logging", 'pipeline("a photo of a cat", num_inference_steps=20).images',
+     "model(torch.randn(4, 16))", "GL401"),
+    ("sampler_of_the_project_runs_without_grad", "    @torch.no_grad()\n    def __call__", "    def __call__", "GL401"),
+    ("captions_and_eval_table_rows", "tokenizer.batch_decode(ids)", "logits", "GL401"),
+    ("captions_and_eval_table_rows", '"%.4f" % loss', "loss", "GL401"),
+    ("batch_slices_kept_as_examples", "(x[:4] + 1) / 2", "(model(x[:4]) + 1) / 2", "GL401"),
+    ("leaf_parameter_built_once_from_outputs", "history.append(prototypes)", "history.append(prototypes * 1.0)", "GL401"),
+    ("hook_handles_registered_before_training", "handles.append(module.register_forward_hook(",
+     "handles.append(model(torch.randn(2, 16)), (", "GL401"),
+    ("list_made_afresh_each_iteration", "    for step in range(steps):\n        chunk_norms = []\n",
+     "    chunk_norms = []\n    for step in range(steps):\n", "GL401"),
+    ("short_logging_loop_before_training", "for i in range(4):\n        initial.append(model(fixed[i:i + 1]))",
+     "for xb in fixed.split(1):\n        initial.append(model(xb))", "GL401"),
+    ("step_decay_by_powers_of_a_tenth", "lambda epoch: 0.1 ** (epoch // 30)", "lambda epoch: min(1.0, epoch // 5)", "GL601"),
+    ("parameter_groups_built_for_the_optimizer", '"weight_decay": 0.0', '"out": model(torch.randn(2, 16)), "weight_decay": 0.0',
+     "GL401"),
+    ("lightning_validation_outputs_kept_for_epoch_end", "        return F.cross_entropy(self(x), y)\n",
+     "        loss = F.cross_entropy(self(x), y)\n        self.val_outputs.append(loss)\n        return loss\n", "GL401"),
+    ("count_returned_beside_the_loss", "seen += count", "seen += model(batch).sum()", "GL401"),
+    ("validation_hook_of_a_framework_model", "def validation_step(self", "def training_step(self", "GL401"),
+    ("mask_parameters_collected_from_a_dict", "            parameters.append(mask)\n",
+     "            parameters.append(mask)\n            parameters.append(self.model(x))\n", "GL401"),
+    ("predictions_list_made_afresh_per_call", "        self.predictions = []\n        for", "        for", "GL401"),
+    ("rollout_after_grad_switched_off", "    torch.set_grad_enabled(False)\n", "", "GL401"),
+    ("exponential_decay_with_math_pow", "math.pow(0.5, epoch // 10)", "min(1.0, epoch // 10)", "GL601"),
+    ("grad_reenabled_inside_inference_mode", "torch.inference_mode(False)", "torch.inference_mode(True)", "GL104"),
+    ("constant_support_as_a_frozen_parameter", ", requires_grad=False)", ")", "GL104"),
+    ("zero_lr_optimizer_in_a_scheduler_test", "    return torch.optim.lr_scheduler.StepLR(",
+     "    optimizer.step()\n    return torch.optim.lr_scheduler.StepLR(", "GL601"),
 ]
 
 
