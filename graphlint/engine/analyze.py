@@ -39,7 +39,7 @@ class Analysis:
 
     @cached_property
     def losses(self) -> LossFlow:
-        return LossFlow(self.flow)
+        return LossFlow(self.flow, self.values)
 
     @cached_property
     def values(self) -> ValueModel:

@@ -90,6 +90,8 @@ class Sink:
     site: cst.CSTNode  # the backward()/grad() call or the returned loss
     module: ModuleAnalysis
     loss: cst.BaseExpression | None
+    # `torch.autograd.grad(out, inputs)`: the tensors whose gradients it computes, and where that expression is read
+    inputs: tuple[cst.BaseExpression, "Context"] | None = None
 
 
 @dataclass
@@ -546,7 +548,7 @@ class FlowGraph:
             self._add_sink(loss_value, call, mod, loss_expr)
             return EMPTY
         if kb.matches("gradients.sinks", qualified) and args:
-            self._add_sink(args[0], call, mod, call.args[0].value)
+            self._add_sink(args[0], call, mod, call.args[0].value, _inputs_argument(call, ctx))
             return self._call_node(call, ctx, EMPTY)
         if method and any(method == s.lstrip(".") for s in self.extra_sinks if s.startswith(".")) or \
                 qualified & {s for s in self.extra_sinks if not s.startswith(".")}:
@@ -653,12 +655,13 @@ class FlowGraph:
                 if value is not None:
                     yield value, Context(fmod, fn, cls)
 
-    def _add_sink(self, value: Value, site: cst.CSTNode, mod: ModuleAnalysis, loss: cst.BaseExpression | None) -> None:
+    def _add_sink(self, value: Value, site: cst.CSTNode, mod: ModuleAnalysis, loss: cst.BaseExpression | None,
+                  inputs: tuple[cst.BaseExpression, Context] | None = None) -> None:
         node = ("sink", id(site))
         self.graph.add_node(node, label="loss")
         for src in value.nodes:
             self._edge(src, node, alias=False, cut=None)
-        self._record("sink", site, lambda: self.sinks.append(Sink(node, site, mod, loss)))
+        self._record("sink", site, lambda: self.sinks.append(Sink(node, site, mod, loss, inputs)))
 
     def _enter(self, call: cst.Call, ctx: Context, args: list[Value], mod: ModuleAnalysis,
                fn: cst.FunctionDef, cls: ClassInfo | None, bound: Value | None, result: bool = True) -> Value:
@@ -932,6 +935,13 @@ def _element_at(values: cst.BaseExpression, target: cst.Tuple | cst.List, elemen
     if isinstance(values, (cst.Tuple, cst.List)) and len(values.elements) == len(target.elements):
         return values.elements[list(target.elements).index(element)].value
     return None
+
+
+def _inputs_argument(call: cst.Call, ctx: Context) -> tuple[cst.BaseExpression, Context] | None:
+    """The `inputs` of `torch.autograd.grad(outputs, inputs)` or `torch.autograd.backward(t, inputs=...)`."""
+    name = call.func.attr.value if isinstance(call.func, cst.Attribute) else getattr(call.func, "value", "")
+    inputs = _argument(call, 1, "inputs") if name == "grad" else _argument(call, -1, "inputs")
+    return (inputs, ctx) if inputs is not None else None
 
 
 def _parameters(fn: cst.FunctionDef) -> list[cst.Param]:

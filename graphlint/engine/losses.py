@@ -17,6 +17,10 @@ import networkx as nx
 
 from graphlint.engine.flow import Context, Cut, FlowGraph, Node
 from graphlint.engine.tree import walk
+from graphlint.engine.values import Kind, ValueModel
+
+
+_PARAMETER_LISTS = {"parameters", "named_parameters"}
 
 
 @dataclass(frozen=True)
@@ -29,23 +33,47 @@ class CutPath:
 
 
 class LossFlow:
-    def __init__(self, flow: FlowGraph) -> None:
+    def __init__(self, flow: FlowGraph, values: ValueModel) -> None:
         self.flow = flow
+        self.values = values
         self.graph: nx.DiGraph = flow.graph
 
     @cached_property
-    def sink_nodes(self) -> set[Node]:
-        return {s.node for s in self.flow.sinks}
+    def training_sink_nodes(self) -> set[Node]:
+        """Sinks whose gradients can train layers. `torch.autograd.grad(out, inputs)` computes gradients of
+        `inputs` alone: taken with respect to a tensor that is not a parameter (a saliency map, a latent-space
+        search, an input perturbation) it trains no layer, so a `.detach()` upstream of it cuts nothing."""
+        return {s.node for s in self.flow.sinks if s.inputs is None or self._are_parameters(*s.inputs)}
+
+    def _are_parameters(self, expr: cst.BaseExpression, ctx: Context) -> bool:
+        """The expression is, or every value a name is given is, taken from parameters (`model.parameters()`,
+        `[p for _, p in m.named_parameters()]`, `group["params"]`, a leaf parameter)."""
+        def taken_from_parameters(e: cst.BaseExpression) -> bool:
+            if self.values.kind(e, ctx) is Kind.PARAMETER:
+                return True
+            return any(isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute) and
+                       n.func.attr.value in _PARAMETER_LISTS or
+                       isinstance(n, cst.SimpleString) and n.evaluated_value == "params"
+                       for n in walk(e, (cst.Call, cst.SimpleString)))
+        return self.flow.always(expr, ctx, taken_from_parameters)
 
     @cached_property
     def reaches_loss(self) -> set[Node]:
-        return set(self.cuts_to_loss)
+        """Every node some gradient computation starts from (cuts included: `total += loss` then `total.backward()`)."""
+        found = {s.node for s in self.flow.sinks}
+        queue = deque(found)
+        while queue:
+            for pred in self.graph.predecessors(queue.popleft()):
+                if pred not in found:
+                    found.add(pred)
+                    queue.append(pred)
+        return found
 
     @cached_property
     def cuts_to_loss(self) -> dict[Node, int]:
-        """For every node that reaches a loss: the fewest cuts on any route from it to a loss (0-1 BFS)."""
-        dist = {n: 0 for n in self.sink_nodes}
-        queue = deque(self.sink_nodes)
+        """For every node that reaches a loss that trains layers: the fewest cuts on any route (0-1 BFS)."""
+        dist = {n: 0 for n in self.training_sink_nodes}
+        queue = deque(self.training_sink_nodes)
         while queue:
             node = queue.popleft()
             for pred in self.graph.predecessors(node):

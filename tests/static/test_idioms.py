@@ -1033,6 +1033,15 @@ for step in range(100):
     loss.backward()
     optimizer.step()
 """,
+    "latent_search_by_gradients_of_the_input": """
+encoder, scorer = nn.Sequential(nn.Linear(16, 8), nn.Tanh()), MLP(8, 1)
+optimizer = torch.optim.Adam(list(encoder.parameters()) + list(scorer.parameters()), lr=1e-3)
+latent = encoder(torch.randn(1, 16)).detach().requires_grad_()
+for _ in range(20):
+    score = scorer(latent).sum()
+    grad, = torch.autograd.grad(score, latent)
+    latent = (latent + 0.1 * grad).detach().requires_grad_()
+""",
 }
 
 
@@ -1116,6 +1125,8 @@ BROKEN_TWINS = [
     ("constant_support_as_a_frozen_parameter", ", requires_grad=False)", ")", "GL104"),
     ("zero_lr_optimizer_in_a_scheduler_test", "    return torch.optim.lr_scheduler.StepLR(",
      "    optimizer.step()\n    return torch.optim.lr_scheduler.StepLR(", "GL601"),
+    ("latent_search_by_gradients_of_the_input", "torch.autograd.grad(score, latent)",
+     "torch.autograd.grad(score, list(encoder.parameters()))", "GL101"),
 ]
 
 
