@@ -29,9 +29,10 @@ class LayersOutsideOptimizer(Rule):
         for opt in analysis.flow.optimizers:
             if opt.module is not mod or opt.params is None:
                 continue
-            roots = {_root_name(c.func.value) for c in walk(opt.params, cst.Call)
-                     if isinstance(c.func, cst.Attribute) and c.func.attr.value in ("parameters", "named_parameters")}
-            roots.discard(None)
+            # the models the optimizer was built from (`self.G` in `Adam(self.G.parameters())`): a layer assigned
+            # under one of them replaces a part of it; `self.D_aug = ...` beside `self.G` does not
+            holders = {mod.code(c.func.value) for c in walk(opt.params, cst.Call)
+                       if isinstance(c.func, cst.Attribute) and c.func.attr.value in ("parameters", "named_parameters")}
             scope_body = opt.function.body if opt.function is not None else mod.tree
             opt_line = mod.line(opt.call)
             later_optimizers = [o for o in analysis.flow.optimizers if o.function is opt.function and mod.line(o.call) > opt_line]
@@ -41,7 +42,7 @@ class LayersOutsideOptimizer(Rule):
                     continue  # only the same function's code runs after this optimizer was built
                 for target in assign.targets:
                     t = target.target
-                    if isinstance(t, cst.Attribute) and _root_name(t) in roots and \
+                    if isinstance(t, cst.Attribute) and _under_any(mod.code(t), holders) and \
                             not any(mod.line(o.call) > mod.line(assign) for o in later_optimizers) and \
                             not _adds_param_group_after(scope_body, mod, mod.line(assign)):
                         yield Report(assign, f"`{mod.code(t)}` is replaced after the optimizer was built from "
@@ -69,12 +70,6 @@ class LayersOutsideOptimizer(Rule):
                          + ", ".join(f"`{x}`" for x in labels[:3]) + (" …" if len(labels) > 3 else "")
                          + " also reach the loss and are not frozen: they get gradients and never move. Pass all "
                          "trainable parameters (or freeze the rest with `requires_grad_(False)`).", module=mod)
-
-
-def _root_name(expr: cst.BaseExpression) -> str | None:
-    while isinstance(expr, (cst.Attribute, cst.Subscript, cst.Call)):
-        expr = expr.value if not isinstance(expr, cst.Call) else expr.func
-    return expr.value if isinstance(expr, cst.Name) else None
 
 
 def _only_submodules(params: cst.BaseExpression) -> bool:
@@ -219,3 +214,8 @@ def _is_lr_key(target: cst.BaseExpression) -> bool:
     return isinstance(target, cst.Subscript) and len(target.slice) == 1 and \
         isinstance(target.slice[0].slice, cst.Index) and isinstance(target.slice[0].slice.value, cst.SimpleString) and \
         target.slice[0].slice.value.evaluated_value == "lr"
+
+
+def _under_any(path: str, holders: set[str]) -> bool:
+    """`model.fc` is `model` or a part of it."""
+    return any(path == h or path.startswith(h + ".") for h in holders)

@@ -1042,6 +1042,39 @@ for _ in range(20):
     grad, = torch.autograd.grad(score, latent)
     latent = (latent + 0.1 * grad).detach().requires_grad_()
 """,
+    "augmenting_wrapper_built_beside_the_optimizers_models": """
+class Augment(nn.Module):
+    def __init__(self, disc):
+        super().__init__()
+        self.disc = disc
+
+    def forward(self, x):
+        return self.disc(x + 0.1 * torch.randn_like(x))
+
+
+class GanTrainer:
+    def __init__(self):
+        self.G, self.D = MLP(8, 16), nn.Sequential(nn.Linear(16, 1))
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=2e-4)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=2e-4)
+        self.D_aug = Augment(self.D)
+
+    def step(self):
+        fake = self.G(torch.randn(32, 8))
+        d_loss = F.softplus(self.D_aug(fake.detach())).mean() + F.softplus(-self.D_aug(torch.randn(32, 16))).mean()
+        self.opt_d.zero_grad()
+        d_loss.backward()
+        self.opt_d.step()
+        g_loss = F.softplus(-self.D_aug(fake)).mean()
+        self.opt_g.zero_grad()
+        g_loss.backward()
+        self.opt_g.step()
+
+
+trainer = GanTrainer()
+for _ in range(100):
+    trainer.step()
+""",
 }
 
 
@@ -1127,6 +1160,8 @@ BROKEN_TWINS = [
      "    optimizer.step()\n    return torch.optim.lr_scheduler.StepLR(", "GL601"),
     ("latent_search_by_gradients_of_the_input", "torch.autograd.grad(score, latent)",
      "torch.autograd.grad(score, list(encoder.parameters()))", "GL101"),
+    ("augmenting_wrapper_built_beside_the_optimizers_models", "        self.D_aug = Augment(self.D)\n",
+     "        self.D_aug = Augment(self.D)\n        self.G.body = nn.Sequential(nn.Linear(8, 16))\n", "GL501"),
 ]
 
 
