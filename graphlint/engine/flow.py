@@ -627,6 +627,9 @@ class FlowGraph:
             for node in receiver.nodes:
                 self._flow(all_args, node, ctx)
             return EMPTY
+        if kb.matches("updates.in-place", (), method):  # h.add_(y): y's history is now part of h
+            for node in receiver.nodes:
+                self._flow(all_args, node, ctx)
         if kb.matches("returns.parts", qualified, method):  # parts of the object, not computed from it
             return self._call_node(call, ctx, EMPTY, held=receiver | all_args)
         # anything else is opaque: its result is computed from the callee (a layer's weights) and what went in;

@@ -43,6 +43,7 @@ BEHAVIOURS = {
     "returns.copy": "a new object with parameters of its own; no gradient flows back",
     "attributes.metadata": "the attribute describes the value (shape, dtype, .grad), not a value on the graph",
     "updates.load": "overwrites the receiver's values outside autograd",
+    "updates.in-place": "`x.add_(y)`: the arguments' history joins the receiver's (an in-place operation on the graph)",
     "gradients.sinks": "the first argument (or the receiver) is a loss that gradients flow from",
     "gradients.clear": "clears the gradients of the receiver's parameters",
     "gradients.clip": "clips gradients in place",

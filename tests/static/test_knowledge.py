@@ -51,6 +51,7 @@ BODIES = {
     "modules.parameterized": "    loss = layer(x).sum()\n    probe = {use::4}",
     "modules.parameters": "    loss = layer(x).sum()\n    probe = {use::layer(x)}",
     "gradients.clear": "    loss = layer(x).sum()\n    {use:opt:}",
+    "updates.in-place": "    h = layer(x).detach()\n    {use:h:layer(x), x}\n    loss = h.sum()",
 }
 GLOB_FILL = "Sample"
 
