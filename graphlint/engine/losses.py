@@ -15,8 +15,18 @@ from functools import cached_property
 import libcst as cst
 import networkx as nx
 
-from graphlint.engine.flow import Context, Cut, FlowGraph, Node
+from graphlint.engine.flow import Context, Cut, FlowGraph, Node, Sink
 from graphlint.engine.tree import walk
+
+
+@dataclass(frozen=True)
+class DroppedTerm:
+    """A loss term (`F.mse_loss(...)`, `criterion(...)`) that reaches no backward(), and what only it trains."""
+
+    term: Node
+    owners: tuple[Node, ...]  # trainable owners that reach a loss term only through this one (or other dropped ones)
+    total: Node | None  # a value that sums this term with a back-propagated one: backward() was called on a part of it
+    sink: "Sink | None"  # that backward() call
 
 
 @dataclass(frozen=True)
@@ -164,6 +174,57 @@ class LossFlow:
                 result |= self.flow.members(node)
         return result
 
+    # -- loss terms that never reach a backward() -------------------------------------------------
+    @cached_property
+    def loss_terms(self) -> list[Node]:
+        return [n for n, data in self.graph.nodes(data=True) if data.get("loss_term")]
+
+    @cached_property
+    def dropped_terms(self) -> list[DroppedTerm]:
+        """Loss terms that reach no backward() at all, with the trainable owners that reach a loss only through them.
+
+        Silent when the term may still reach a backward() we cannot see: stored in an object, returned to
+        no caller that we read, or handed to code we cannot read.
+        """
+        if not self.flow.sinks:
+            return []
+        dropped = [t for t in self.loss_terms if t not in self.cuts_to_loss and self._fully_followed(t)]
+        if not dropped:
+            return []
+        reach = {t: self.clean_descendants(t) for t in dropped}
+        result = []
+        for term in dropped:
+            owners = tuple(o for o in self.owners if self.cuts_to_loss.get(o) != 0 and self.expected_to_train(o)
+                           and term in self.clean_descendants(o))
+            if owners:
+                total = self._total_holding(reach[term])
+                result.append(DroppedTerm(term, owners, *(total or (None, None))))
+        return result
+
+    @cached_property
+    def trained_only_by_dropped_terms(self) -> set[Node]:
+        """Owners whose clean route to a loss term is cut off by a missing backward(), not by a `.detach()`:
+        in actor-critic code the critic reaches the actor's loss through `values.detach()` on purpose."""
+        return {o for d in self.dropped_terms for o in d.owners}
+
+    def _fully_followed(self, term: Node) -> bool:
+        """Everywhere the term goes (without a cut) is a value we follow to its end."""
+        for node in self.clean_descendants(term):
+            if node[0] == "attr" or node[0] == "ret" and not any(True for _ in self.graph.successors(node)):
+                return False
+            if any(self.graph.edges[node, succ]["held"] for succ in self.graph.successors(node)):
+                return False
+        return True
+
+    def _total_holding(self, reached: set[Node]):
+        """(a named value computed from this term and from a back-propagated loss, that backward() call) or None."""
+        for sink in self.flow.sinks:
+            for loss in self.graph.predecessors(sink.node):
+                shared = [n for n in reached & self.clean_descendants(loss) if n[0] == "var" and n[-1] != "param"]
+                if shared:
+                    return min(shared, key=lambda n: self.flow.label(n)), sink
+        return None
+
     # -- cuts --------------------------------------------------------------------------------------
     @cached_property
     def cut_paths(self) -> list[CutPath]:
@@ -175,7 +236,8 @@ class LossFlow:
         by_cut: dict[tuple, tuple[Cut, list[str], Node]] = {}
         distance = self.cuts_to_loss
         for owner in self.owners:
-            if owner not in distance or distance[owner] == 0 or not self.expected_to_train(owner):
+            if owner not in distance or distance[owner] == 0 or not self.expected_to_train(owner) \
+                    or owner in self.trained_only_by_dropped_terms:
                 continue
             for node in self.clean_descendants(owner):
                 for succ in self.graph.successors(node):

@@ -44,6 +44,7 @@ BEHAVIOURS = {
     "attributes.metadata": "the attribute describes the value (shape, dtype, .grad), not a value on the graph",
     "updates.load": "overwrites the receiver's values outside autograd",
     "gradients.sinks": "the first argument (or the receiver) is a loss that gradients flow from",
+    "gradients.loss-terms": "the result is a loss term, computed to be back-propagated (`F.mse_loss`, `criterion(...)`)",
     "gradients.clear": "clears the gradients of the receiver's parameters",
     "gradients.clip": "clips gradients in place",
     "optimizers.constructors": "builds an optimizer (classes only; schedulers excluded)",
