@@ -220,10 +220,14 @@ class LossFlow:
         """(a named value computed from this term and from a back-propagated loss, that backward() call) or None."""
         for sink in self.flow.sinks:
             for loss in self.graph.predecessors(sink.node):
-                shared = [n for n in reached & self.clean_descendants(loss) if n[0] == "var" and n[-1] != "param"]
+                shared = [n for n in reached & self.clean_descendants(loss) if self._is_definition(n)]
                 if shared:
                     return min(shared, key=lambda n: self.flow.label(n)), sink
         return None
+
+    def _is_definition(self, node: Node) -> bool:
+        """One assignment of a name (not the name's summary over all its assignments, nor a parameter)."""
+        return node[0] == "var" and self.graph.nodes[node].get("defined_at") is not None
 
     # -- cuts --------------------------------------------------------------------------------------
     @cached_property

@@ -745,6 +745,40 @@ for step in range(100):
     optimizer.step()
     print(f"{total.item():.3f} cls {cls_loss.item():.3f} box {box_loss.item():.3f}")
 """,
+    "loss_terms_collected_in_a_list_and_summed_in_a_step_function": """
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(16, 32)
+        self.main_head = nn.Linear(32, 4)
+        self.aux_head = nn.Linear(32, 1)
+
+    def forward(self, x):
+        h = torch.relu(self.body(x))
+        return self.main_head(h), self.aux_head(h).squeeze(-1)
+
+
+model = TwoHeads()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+aux_criterion = nn.MSELoss()
+
+
+def train_step(x, y, z):
+    logits, aux_out = model(x)
+    main_loss = F.cross_entropy(logits, y)
+    aux_loss = aux_criterion(aux_out, z)
+    terms = [main_loss]
+    terms.append(0.1 * aux_loss)
+    total = sum(terms)
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+    return total.item()
+
+
+for step in range(100):
+    train_step(torch.randn(32, 16), torch.randint(0, 4, (32,)), torch.randn(32))
+""",
     "one_optimizer_per_parameter_stepped_when_it_has_a_gradient": """
 model = MLP()
 optimizers = {p: torch.optim.SGD([p], lr=0.1) for p in model.parameters()}
@@ -1184,6 +1218,11 @@ BROKEN_TWINS = [
     ("auxiliary_loss_kept_on_the_learner_for_a_second_backward", "self.aux_loss = F.mse_loss", "aux_loss = F.mse_loss",
      "GL304"),
     ("detection_total_back_propagated_and_parts_logged", "    total.backward()", "    cls_loss.backward()", "GL206"),
+    ("detection_total_back_propagated_and_parts_logged", "    total.backward()", "    total = cls_loss\n    total.backward()",
+     "GL304"),
+    ("loss_terms_collected_in_a_list_and_summed_in_a_step_function", "    terms.append(0.1 * aux_loss)\n", "", "GL304"),
+    ("loss_terms_collected_in_a_list_and_summed_in_a_step_function", "    total.backward()", "    main_loss.backward()",
+     "GL206"),
     ("one_optimizer_per_parameter_stepped_when_it_has_a_gradient", "if p.grad is not None:",
      "if p.grad.abs().sum() > 0:", "GL205"),
     ("loss_spike_guard_counts_skips", "print(f\"{skipped} updates skipped as loss spikes\")\n", "", "GL205"),
