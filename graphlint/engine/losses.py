@@ -24,7 +24,7 @@ class DroppedTerm:
     """A loss term (`F.mse_loss(...)`, `criterion(...)`) that reaches no backward(), and what only it trains."""
 
     term: Node
-    owners: tuple[Node, ...]  # trainable owners that reach a loss term only through this one (or other dropped ones)
+    owners: tuple[Node, ...]  # trainable owners that reach this term cleanly and no backward() cleanly
     total: Node | None  # a value that sums this term with a back-propagated one: backward() was called on a part of it
     sink: "Sink | None"  # that backward() call
 
@@ -189,15 +189,12 @@ class LossFlow:
         if not self.flow.sinks:
             return []
         dropped = [t for t in self.loss_terms if t not in self.cuts_to_loss and self._fully_followed(t)]
-        if not dropped:
-            return []
-        reach = {t: self.clean_descendants(t) for t in dropped}
         result = []
         for term in dropped:
             owners = tuple(o for o in self.owners if self.cuts_to_loss.get(o) != 0 and self.expected_to_train(o)
                            and term in self.clean_descendants(o))
             if owners:
-                total = self._total_holding(reach[term])
+                total = self._total_holding(self.clean_descendants(term))
                 result.append(DroppedTerm(term, owners, *(total or (None, None))))
         return result
 
@@ -255,10 +252,10 @@ class LossFlow:
         result = []
         for cut, owners, start in by_cut.values():
             path, sink = self.path_to_loss(start)
-            result.append(CutPath(cut, self._outermost_labels(owners), path, sink.site, sink.module))
+            result.append(CutPath(cut, self.outermost_labels(owners), path, sink.site, sink.module))
         return result
 
-    def _outermost_labels(self, owners: list[Node]) -> tuple[str, ...]:
+    def outermost_labels(self, owners: list[Node]) -> tuple[str, ...]:
         """Name `Net.backbone`, not also each layer inside it."""
         inner = {m for o in owners for m in self.flow.members(o) if m != o}
         labels = []

@@ -15,7 +15,7 @@ from graphlint.rules import Related, Report, Rule, register
 
 
 def _owners_text(losses, dropped) -> str:
-    labels = losses._outermost_labels(list(dropped.owners))
+    labels = losses.outermost_labels(list(dropped.owners))
     names = ", ".join(f"`{o}`" for o in labels[:3]) + (" …" if len(labels) > 3 else "")
     return names + (" reach the loss only through it, so they never get" if len(labels) > 1
                     else " reaches the loss only through it, so it never gets")
