@@ -371,7 +371,8 @@ class FlowGraph:
         summary = self.var_node(name, ctx)
         node = summary + (site if isinstance(site, str) else id(site),)
         if node not in self.graph:
-            self.graph.add_node(node, label=name.value)
+            self.graph.add_node(node, label=name.value, defined_at=None if isinstance(site, str) else site,
+                                module=ctx.module)
             self._edge(node, summary, alias=True, cut=None)
         if self._is_local(name, ctx):
             ctx.env[name.value] = frozenset({node})
@@ -636,7 +637,7 @@ class FlowGraph:
         # an object handed to a call that is not torch's (`strategy.setup(model)`) may come back wrapped, not computed
         callee = self.eval(func, ctx)
         if any(q.startswith("torch.") for q in qualified):
-            return self._call_node(call, ctx, callee | all_args)
+            return self._call_node(call, ctx, callee | all_args, loss_term=kb.matches("gradients.loss-terms", qualified))
         return self._call_node(call, ctx, callee, held=all_args, library_function=is_library_function(self, func, ctx),
                                library_object=is_library_object(self, func, ctx))
 

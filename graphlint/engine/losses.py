@@ -15,12 +15,22 @@ from functools import cached_property
 import libcst as cst
 import networkx as nx
 
-from graphlint.engine.flow import Context, Cut, FlowGraph, Node
+from graphlint.engine.flow import Context, Cut, FlowGraph, Node, Sink
 from graphlint.engine.tree import walk
 from graphlint.engine.values import Kind, ValueModel
 
 
 _PARAMETER_LISTS = {"parameters", "named_parameters"}
+
+
+@dataclass(frozen=True)
+class DroppedTerm:
+    """A loss term (`F.mse_loss(...)`, `criterion(...)`) that reaches no backward(), and what only it trains."""
+
+    term: Node
+    owners: tuple[Node, ...]  # trainable owners that reach this term cleanly and no backward() cleanly
+    total: Node | None  # a value that sums this term with a back-propagated one: backward() was called on a part of it
+    sink: "Sink | None"  # that backward() call
 
 
 @dataclass(frozen=True)
@@ -192,6 +202,58 @@ class LossFlow:
                 result |= self.flow.members(node)
         return result
 
+    # -- loss terms that never reach a backward() -------------------------------------------------
+    @cached_property
+    def loss_terms(self) -> list[Node]:
+        return [n for n, data in self.graph.nodes(data=True) if data.get("loss_term")]
+
+    @cached_property
+    def dropped_terms(self) -> list[DroppedTerm]:
+        """Loss terms that reach no backward() at all, with the trainable owners that reach a loss only through them.
+
+        Silent when the term may still reach a backward() we cannot see: stored in an object, returned to
+        no caller that we read, or handed to code we cannot read.
+        """
+        if not self.flow.sinks:
+            return []
+        dropped = [t for t in self.loss_terms if t not in self.cuts_to_loss and self._fully_followed(t)]
+        result = []
+        for term in dropped:
+            owners = tuple(o for o in self.owners if self.cuts_to_loss.get(o) != 0 and self.expected_to_train(o)
+                           and term in self.clean_descendants(o))
+            if owners:
+                total = self._total_holding(self.clean_descendants(term))
+                result.append(DroppedTerm(term, owners, *(total or (None, None))))
+        return result
+
+    @cached_property
+    def trained_only_by_dropped_terms(self) -> set[Node]:
+        """Owners whose clean route to a loss term is cut off by a missing backward(), not by a `.detach()`:
+        in actor-critic code the critic reaches the actor's loss through `values.detach()` on purpose."""
+        return {o for d in self.dropped_terms for o in d.owners}
+
+    def _fully_followed(self, term: Node) -> bool:
+        """Everywhere the term goes (without a cut) is a value we follow to its end."""
+        for node in self.clean_descendants(term):
+            if node[0] == "attr" or node[0] == "ret" and not any(True for _ in self.graph.successors(node)):
+                return False
+            if any(self.graph.edges[node, succ]["held"] for succ in self.graph.successors(node)):
+                return False
+        return True
+
+    def _total_holding(self, reached: set[Node]):
+        """(a named value computed from this term and from a back-propagated loss, that backward() call) or None."""
+        for sink in self.flow.sinks:
+            for loss in self.graph.predecessors(sink.node):
+                shared = [n for n in reached & self.clean_descendants(loss) if self._is_definition(n)]
+                if shared:
+                    return min(shared, key=lambda n: self.flow.label(n)), sink
+        return None
+
+    def _is_definition(self, node: Node) -> bool:
+        """One assignment of a name (not the name's summary over all its assignments, nor a parameter)."""
+        return node[0] == "var" and self.graph.nodes[node].get("defined_at") is not None
+
     # -- cuts --------------------------------------------------------------------------------------
     @cached_property
     def cut_paths(self) -> list[CutPath]:
@@ -203,7 +265,8 @@ class LossFlow:
         by_cut: dict[tuple, tuple[Cut, list[str], Node]] = {}
         distance = self.cuts_to_loss
         for owner in self.owners:
-            if owner not in distance or distance[owner] == 0 or not self.expected_to_train(owner):
+            if owner not in distance or distance[owner] == 0 or not self.expected_to_train(owner) \
+                    or owner in self.trained_only_by_dropped_terms:
                 continue
             for node in self.clean_descendants(owner):
                 for succ in self.graph.successors(node):
@@ -217,10 +280,10 @@ class LossFlow:
         result = []
         for cut, owners, start in by_cut.values():
             path, sink = self.path_to_loss(start)
-            result.append(CutPath(cut, self._outermost_labels(owners), path, sink.site, sink.module))
+            result.append(CutPath(cut, self.outermost_labels(owners), path, sink.site, sink.module))
         return result
 
-    def _outermost_labels(self, owners: list[Node]) -> tuple[str, ...]:
+    def outermost_labels(self, owners: list[Node]) -> tuple[str, ...]:
         """Name `Net.backbone`, not also each layer inside it."""
         inner = {m for o in owners for m in self.flow.members(o) if m != o}
         labels = []

@@ -45,6 +45,7 @@ BEHAVIOURS = {
     "updates.load": "overwrites the receiver's values outside autograd",
     "updates.in-place": "`x.add_(y)`: the arguments' history joins the receiver's (an in-place operation on the graph)",
     "gradients.sinks": "the first argument (or the receiver) is a loss that gradients flow from",
+    "gradients.loss-terms": "the result is a loss term, computed to be back-propagated (`F.mse_loss`, `criterion(...)`)",
     "gradients.clear": "clears the gradients of the receiver's parameters",
     "gradients.clip": "clips gradients in place",
     "optimizers.constructors": "builds an optimizer (classes only; schedulers excluded)",

@@ -652,6 +652,133 @@ for step in range(100):
             p.grad = None
     optimizer.step()
 """,
+    "a2c_advantage_uses_detached_values": """
+class ActorCritic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Linear(16, 32)
+        self.actor = nn.Linear(32, 4)
+        self.critic = nn.Linear(32, 1)
+
+    def forward(self, x):
+        h = torch.tanh(self.trunk(x))
+        return self.actor(h), self.critic(h).squeeze(-1)
+
+
+model = ActorCritic()
+optimizer = torch.optim.RMSprop(model.parameters(), lr=7e-4)
+for update in range(100):
+    obs, actions, returns = torch.randn(32, 16), torch.randint(0, 4, (32,)), torch.randn(32)
+    logits, values = model(obs)
+    log_probs = torch.log_softmax(logits, -1).gather(1, actions[:, None]).squeeze(1)
+    advantages = returns - values.detach()
+    policy_loss = -(log_probs * advantages).mean()
+    value_loss = F.mse_loss(values, returns)
+    loss = policy_loss + 0.5 * value_loss
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    print(update, policy_loss.item(), value_loss.item())
+""",
+    "loss_terms_returned_to_the_caller_of_a_library_step": """
+model = MLP()
+aux = nn.Linear(16, 1)
+
+
+def compute_losses(x, y, z):
+    cls_loss = F.cross_entropy(model(x), y)
+    aux_loss = F.mse_loss(aux(x).squeeze(-1), z)
+    return cls_loss, aux_loss
+
+
+optimizer = torch.optim.SGD(list(model.parameters()) + list(aux.parameters()), lr=0.1)
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    cls_loss = F.cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    cls_loss.backward()
+    optimizer.step()
+""",
+    "auxiliary_loss_kept_on_the_learner_for_a_second_backward": """
+class Learner:
+    def __init__(self):
+        self.model = MLP()
+        self.aux = nn.Linear(16, 1)
+        self.optimizer = torch.optim.SGD(list(self.model.parameters()) + list(self.aux.parameters()), lr=0.1)
+
+    def update(self, x, y, z):
+        main = F.cross_entropy(self.model(x), y)
+        self.aux_loss = F.mse_loss(self.aux(x).squeeze(-1), z)
+        self.optimizer.zero_grad()
+        main.backward()
+        self.optimizer.step()
+
+
+learner = Learner()
+for step in range(100):
+    learner.update(torch.randn(32, 16), torch.randint(0, 4, (32,)), torch.randn(32))
+""",
+    "detection_total_back_propagated_and_parts_logged": """
+class Detector(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(16, 32)
+        self.cls_head = nn.Linear(32, 3)
+        self.box_head = nn.Linear(32, 4)
+
+    def forward(self, x):
+        h = torch.relu(self.body(x))
+        return self.cls_head(h), self.box_head(h)
+
+
+model = Detector()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+box_criterion = nn.SmoothL1Loss()
+for step in range(100):
+    x, y, boxes = torch.randn(32, 16), torch.randint(0, 3, (32,)), torch.randn(32, 4)
+    logits, box_pred = model(x)
+    cls_loss = F.cross_entropy(logits, y)
+    box_loss = box_criterion(box_pred, boxes)
+    total = cls_loss + 2.0 * box_loss
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+    print(f"{total.item():.3f} cls {cls_loss.item():.3f} box {box_loss.item():.3f}")
+""",
+    "loss_terms_collected_in_a_list_and_summed_in_a_step_function": """
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(16, 32)
+        self.main_head = nn.Linear(32, 4)
+        self.aux_head = nn.Linear(32, 1)
+
+    def forward(self, x):
+        h = torch.relu(self.body(x))
+        return self.main_head(h), self.aux_head(h).squeeze(-1)
+
+
+model = TwoHeads()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+aux_criterion = nn.MSELoss()
+
+
+def train_step(x, y, z):
+    logits, aux_out = model(x)
+    main_loss = F.cross_entropy(logits, y)
+    aux_loss = aux_criterion(aux_out, z)
+    terms = [main_loss]
+    terms.append(0.1 * aux_loss)
+    total = sum(terms)
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+    return total.item()
+
+
+for step in range(100):
+    train_step(torch.randn(32, 16), torch.randint(0, 4, (32,)), torch.randn(32))
+""",
     "one_optimizer_per_parameter_stepped_when_it_has_a_gradient": """
 model = MLP()
 optimizers = {p: torch.optim.SGD([p], lr=0.1) for p in model.parameters()}
@@ -1126,6 +1253,18 @@ BROKEN_TWINS = [
      "    optimizer.zero_grad()\n    optimizer.step()", "GL201"),
     ("micro_batches_left_early", "    if not outputs:\n", "    optimizer.zero_grad()\n    if not outputs:\n", "GL201"),
     ("heads_warm_up_before_the_shared_trunk", "in model.trunk.parameters()", "in model.parameters()", "GL202"),
+    ("a2c_advantage_uses_detached_values", "loss = policy_loss + 0.5 * value_loss", "loss = policy_loss", "GL304"),
+    ("a2c_advantage_uses_detached_values", "    loss.backward()", "    policy_loss.backward()", "GL206"),
+    ("loss_terms_returned_to_the_caller_of_a_library_step", "    cls_loss = F.cross_entropy(model(x), y)\n    optimizer",
+     "    cls_loss, aux_loss = compute_losses(x, y, torch.randn(32))\n    optimizer", "GL304"),
+    ("auxiliary_loss_kept_on_the_learner_for_a_second_backward", "self.aux_loss = F.mse_loss", "aux_loss = F.mse_loss",
+     "GL304"),
+    ("detection_total_back_propagated_and_parts_logged", "    total.backward()", "    cls_loss.backward()", "GL206"),
+    ("detection_total_back_propagated_and_parts_logged", "    total.backward()", "    total = cls_loss\n    total.backward()",
+     "GL304"),
+    ("loss_terms_collected_in_a_list_and_summed_in_a_step_function", "    terms.append(0.1 * aux_loss)\n", "", "GL304"),
+    ("loss_terms_collected_in_a_list_and_summed_in_a_step_function", "    total.backward()", "    main_loss.backward()",
+     "GL206"),
     ("one_optimizer_per_parameter_stepped_when_it_has_a_gradient", "if p.grad is not None:",
      "if p.grad.abs().sum() > 0:", "GL205"),
     ("loss_spike_guard_counts_skips", "print(f\"{skipped} updates skipped as loss spikes\")\n", "", "GL205"),

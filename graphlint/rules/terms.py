@@ -1,0 +1,81 @@
+"""Rules about which loss terms reach the tensor that backward() is called on.
+
+Both share one mechanism (``LossFlow.dropped_terms``): a loss term (`F.mse_loss(...)`,
+`criterion(...)`) is computed but reaches no backward(), and some trainable layer reaches
+a loss only through it. When the term went into a total that also holds a back-propagated
+term, backward() was called on a part of the total (GL206); otherwise the term was left
+out of the loss altogether (GL304).
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+from graphlint.findings import Severity
+from graphlint.rules import Related, Report, Rule, register
+
+
+def _owners_text(losses, dropped) -> str:
+    labels = losses.outermost_labels(list(dropped.owners))
+    names = ", ".join(f"`{o}`" for o in labels[:3]) + (" …" if len(labels) > 3 else "")
+    return names + (" reach the loss only through it, so they never get" if len(labels) > 1
+                    else " reaches the loss only through it, so it never gets")
+
+
+def _site(flow, node):
+    data = flow.graph.nodes[node]
+    return data.get("site") or data.get("defined_at"), data.get("module")
+
+
+def _related(analysis, dropped, sink) -> tuple[Related, ...]:
+    term_site, term_module = _site(analysis.flow, dropped.term)
+    return (Related(term_site, "the loss term that reaches no backward()", term_module),
+            Related(sink.site, "the backward() that is called", sink.module))
+
+
+@register
+class BackwardOnPartOfTotal(Rule):
+    code = "GL206"
+    name = "backward-on-part-of-total"
+    category = "backward-missing"
+    summary = "backward() is called on one term of a summed loss, so the layers only the other terms reach never train."
+
+    def check(self, analysis) -> Iterator[Report]:
+        losses, flow = analysis.losses, analysis.flow
+        for dropped in losses.dropped_terms:
+            if dropped.total is None:
+                continue
+            total = flow.label(dropped.total)
+            term = losses.owner_label(dropped.term)
+            sink = dropped.sink
+            loss = sink.module.code(sink.loss) if sink.loss is not None else "the loss"
+            total_site, total_module = _site(flow, dropped.total)
+            related = _related(analysis, dropped, sink)
+            if total_site is not None:
+                related += (Related(total_site, f"`{total}`, the total that is not back-propagated", total_module),)
+            yield Report(sink.site, f"backward() is called on `{loss}`, but `{total}` also holds `{term}`, which "
+                         f"reaches no backward(): {_owners_text(losses, dropped)} a "
+                         f"gradient. Call backward() on `{total}`.", related, module=sink.module)
+
+
+@register
+class LossTermNeverBackpropagated(Rule):
+    code = "GL304"
+    name = "loss-term-never-backpropagated"
+    category = "unused-param"
+    severity = Severity.WARNING
+    summary = "A loss term is computed (and perhaps logged) but left out of the loss that backward() is called on."
+
+    def check(self, analysis) -> Iterator[Report]:
+        losses, flow = analysis.losses, analysis.flow
+        for dropped in losses.dropped_terms:
+            if dropped.total is not None:
+                continue
+            term = losses.owner_label(dropped.term)
+            for owner in dropped.owners:
+                site, module = _site(flow, owner)
+                if site is None or owner in {m for o in dropped.owners if o != owner for m in flow.members(o)}:
+                    continue
+                yield Report(site, f"`{losses.owner_label(owner)}` reaches the loss only through `{term}`, which is "
+                             "computed but never added to the loss that backward() is called on, so it never gets a "
+                             "gradient. Add the term to the total.", _related(analysis, dropped, flow.sinks[0]),
+                             module=module)
