@@ -1,0 +1,106 @@
+"""The constant evaluator: values a file decides elsewhere (defaults, fallbacks, config fields), and silence
+where it does not show them."""
+from __future__ import annotations
+
+import libcst as cst
+import pytest
+
+from graphlint.engine import AnalysisOptions, ProjectIndex
+from graphlint.engine.analyze import Analysis
+from graphlint.engine.constants import EnumMember
+from graphlint.engine.module import ModuleAnalysis
+
+
+def probe(source: str):
+    """The constant value of the expression assigned to `probe` (the last one), and the line it was decided on."""
+    module = ModuleAnalysis(source, "probe.py")
+    analysis = Analysis(module, AnalysisOptions(), ProjectIndex())
+    value = [a.value for a in module.all(cst.Assign)
+             if isinstance(a.targets[0].target, cst.Name) and a.targets[0].target.value == "probe"][-1]
+    known = analysis.constants.at(value, module)
+    return (known.value, module.line(known.origin)) if known is not None else None
+
+
+ARGPARSE = """
+import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--warmup-epochs", type=int, default=5)
+parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--no-freeze", action="store_true")
+parser.add_argument("--lr", type=float, required=True)
+parser.add_argument("--seed", dest="random_seed", default=7)
+args = parser.parse_args()
+"""
+
+CONFIG = """
+from dataclasses import dataclass
+from enum import Enum
+
+class Mode(Enum):
+    JOINT = "joint"
+    SINGLE = "single"
+
+class Kind(str, Enum):
+    A = "a"
+
+@dataclass
+class Config:
+    aux_weight: float = 0.0
+    accum: int = 4
+    mode: Mode = Mode.JOINT
+    kind: Kind = Kind.A
+
+cfg = Config()
+tuned = Config(aux_weight=0.5)
+SETTINGS = {"optim": {"backbone_lr": 1e-4, "head_lr": 1e-3}, "warmup": 2}
+"""
+
+KNOWN = [
+    (ARGPARSE + "probe = args.warmup_epochs", (5, 4)),
+    (ARGPARSE + "probe = args.warmup_epochs >= args.epochs", (True, 4)),
+    (ARGPARSE + "probe = not args.no_freeze", (True, 6)),
+    (ARGPARSE + "probe = args.random_seed", (7, 8)),
+    (ARGPARSE + "probe = max(1, args.epochs // 4)", (1, 5)),
+    (CONFIG + "probe = cfg.aux_weight", (0.0, 14)),
+    (CONFIG + "probe = cfg.aux_weight > 0", (False, 14)),
+    (CONFIG + "probe = 0.1 * cfg.accum ** 2", (1.6, 15)),
+    (CONFIG + "probe = cfg.mode == 'joint'", (False, 16)),
+    (CONFIG + "probe = cfg.mode == Mode.JOINT", (True, 16)),
+    (CONFIG + "probe = cfg.kind == 'a'", (True, 17)),
+    (CONFIG + "probe = SETTINGS['optim'].get('lr_backbone', 0.0)", (0.0, 22)),
+    (CONFIG + "probe = SETTINGS['optim'].get('backbone_lr', 0.0)", (1e-4, 21)),
+    (CONFIG + "probe = SETTINGS['warmup']", (2, 21)),
+    ("base = 0.1\nscale = 0.5\nprobe = min(base, scale)", (0.1, 1)),
+    ("def build(lr):\n    probe = lr\nbuild(0.0)\nbuild(0.0)\n", (0.0, 3)),
+]
+
+UNKNOWN = [
+    ARGPARSE + "probe = args.lr",  # required: the command line always decides it
+    ARGPARSE + "args.epochs = 10\nprobe = args.epochs",  # written after parsing
+    ARGPARSE.replace("parse_args()", "parse_args(['--epochs', '9'])") + "probe = args.epochs",
+    CONFIG + "probe = tuned.aux_weight",  # set by the constructor
+    CONFIG + "probe = SETTINGS['optim'].get('lr_backbone', 0.0)\nSETTINGS['optim'].update(lr_backbone=1.0)",
+    CONFIG + "SETTINGS['optim']['lr_backbone'] = 1.0\nprobe = SETTINGS['optim'].get('lr_backbone', 0.0)",
+    "import os\nprobe = os.environ.get('LR', 0.0)",
+    "lr = 0.1\nif flag:\n    lr = 0.0\nprobe = lr",
+    "for lr in (0.0, 0.1):\n    pass\nprobe = lr",
+    "lr = 0.1\nlr *= 0\nprobe = lr",
+    "def build(lr):\n    probe = lr\nbuild(0.0)\nbuild(0.1)\n",
+    "def build(lr=0.0):\n    probe = lr\nbuild(*values)\n",
+    "import yaml\ncfg = yaml.safe_load(open('c.yaml'))\nprobe = cfg.get('lr', 0.0)",
+]
+
+
+@pytest.mark.parametrize("source, expected", KNOWN, ids=[s.splitlines()[-1] for s, _ in KNOWN])
+def test_known_value_and_where_it_was_decided(source, expected):
+    assert probe(source) == expected
+
+
+@pytest.mark.parametrize("source", UNKNOWN, ids=[s.splitlines()[-1] for s in UNKNOWN])
+def test_unknown_where_the_file_does_not_decide(source):
+    assert probe(source) is None
+
+
+def test_plain_enum_member_is_not_its_value():
+    member = EnumMember("Mode", "JOINT", "joint", mixed_in=False)
+    assert member.equals("joint") is False and member.equals(member) is True
