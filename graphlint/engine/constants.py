@@ -53,9 +53,11 @@ class Known:
     origin: cst.CSTNode  # where the value was decided
     module: ModuleAnalysis
     elsewhere: bool = False  # decided away from the expression asked about (a default, a fallback, an assignment)
+    how: str = "a literal"  # what the origin is, for a message: "the default of `--lr`"
 
-    def decided_at(self, origin: cst.CSTNode | None = None) -> "Known":
-        return replace(self, origin=origin or self.origin, elsewhere=True)
+    def decided_at(self, how: str, origin: cst.CSTNode | None = None) -> "Known":
+        """The value as decided by ``how`` at ``origin``; a value already decided farther away keeps that place."""
+        return self if self.elsewhere else replace(self, origin=origin or self.origin, elsewhere=True, how=how)
 
 
 class Constants:
@@ -138,7 +140,7 @@ class Constants:
                       isinstance(parent, cst.AnnAssign) and parent.value is not None and parent.target is node):
                 return None
         agreed = _agreed([self.value(v, c, depth - 1) for v, c in self.flow.assigned_values(name, ctx)])
-        return agreed.decided_at() if agreed is not None else None
+        return agreed.decided_at(f"the value given to `{name.value}`") if agreed is not None else None
 
     def _command_line_default(self, param: cst.Param, mod: ModuleAnalysis) -> Known | None:
         """The default of a click option / typer option a command's parameter receives."""
@@ -149,7 +151,7 @@ class Constants:
         if isinstance(param.default, cst.Call) and _qualified_tail(mod, param.default.func) in ("typer.Option", "typer.Argument"):
             default = next((a.value for a in param.default.args if a.keyword is None and not a.star), None)
             default = _keyword(param.default, "default") or default
-            return self._default(default, param.default, mod)
+            return self._default(default, param.default, mod, name)
         for decorator in owner.decorators:
             call = decorator.decorator
             if isinstance(call, cst.Call) and _qualified_tail(mod, call.func) == "click.option":
@@ -158,8 +160,8 @@ class Constants:
                 if name in (_dest(f) for f in flags if f.startswith("-")) or name in flags:
                     default = _keyword(call, "default")
                     if default is None and _is_flag_option(call):
-                        return Known(False, call, mod, elsewhere=True)
-                    return self._default(default, call, mod)
+                        return Known(False, call, mod, True, f"the command-line default of `{name}`")
+                    return self._default(default, call, mod, name)
         return None
 
     # -- attributes: parsed arguments, config objects, enum members -------------------------------
@@ -176,8 +178,8 @@ class Constants:
                     return None
                 mixed = any(b.split(".")[-1] in ("str", "int", "IntEnum", "StrEnum", "IntFlag") for b in cls.bases)
                 return Known(EnumMember(cls.node.name.value, field, member.value, mixed), cls.field_defaults[field], mod,
-                             elsewhere=True)
-        built = self._single_assignment(expr.value, ctx)
+                             how=f"the enum member `{cls.node.name.value}.{field}`")
+        built = self.held(expr.value, ctx)
         if not isinstance(built, cst.Call):
             return None
         if isinstance(built.func, cst.Attribute) and built.func.attr.value == "parse_args":
@@ -188,7 +190,8 @@ class Constants:
                 not _is_dataclass(cls):
             return None
         known = self.value(cls.field_defaults[field], Context(mod, None, cls), depth - 1)
-        return known.decided_at(cls.field_defaults[field]) if known is not None else None
+        return known.decided_at(f"the default of `{cls.node.name.value}.{field}`", cls.field_defaults[field]) \
+            if known is not None else None
 
     def _argparse_default(self, parse: cst.Call, field: str, mod: ModuleAnalysis) -> Known | None:
         """`args = parser.parse_args()` then `args.<field>`: the default of the one option whose destination is
@@ -216,13 +219,15 @@ class Constants:
         action = _keyword(call, "action")
         if default is None and isinstance(action, cst.SimpleString) and \
                 action.evaluated_value in ("store_true", "store_false"):
-            return Known(action.evaluated_value == "store_false", call, mod, elsewhere=True)
-        return self._default(default, call, mod)
+            return Known(action.evaluated_value == "store_false", call, mod, True,
+                         f"the command-line default of `{field}`")
+        return self._default(default, call, mod, field)
 
-    def _default(self, default: cst.BaseExpression | None, option: cst.CSTNode, mod: ModuleAnalysis) -> Known | None:
+    def _default(self, default: cst.BaseExpression | None, option: cst.CSTNode, mod: ModuleAnalysis,
+                 name: str) -> Known | None:
         """A command-line option's default, decided at the option's declaration."""
         known = self.value(default, Context(mod, None, None)) if default is not None else None
-        return known.decided_at(option) if known is not None else None
+        return known.decided_at(f"the command-line default of `{name}`", option) if known is not None else None
 
     # -- dicts -----------------------------------------------------------------------------------
     def _dict_value(self, holder: cst.BaseExpression, key: str, ctx: Context, depth: int,
@@ -238,9 +243,10 @@ class Constants:
                 return None  # `**other`: the key may come from elsewhere
             if element.key.evaluated_value == key:
                 known = self.value(element.value, lctx, depth - 1)
-                return known.decided_at(element) if known is not None else None
+                return known.decided_at(f"the entry `{key!r}` of the dict", element) if known is not None else None
         known = self.value(fallback, ctx, depth - 1) if fallback is not None else None
-        return known.decided_at() if known is not None else None
+        return known.decided_at(f"the fallback of `.get({key!r}, ...)`, the dict having no such key") \
+            if known is not None else None
 
     def _dict_literal(self, expr: cst.BaseExpression, ctx: Context, depth: int) -> tuple[cst.Dict, Context] | None:
         if depth < 0:
@@ -325,8 +331,9 @@ class Constants:
                 return []
         return list(self.flow.assigned_values(name, ctx))
 
-    def _single_assignment(self, expr: cst.BaseExpression, ctx: Context) -> cst.BaseExpression | None:
-        """The one expression a name holds (following names and parameters), or None when there are several."""
+    def held(self, expr: cst.BaseExpression, ctx: Context) -> cst.BaseExpression | None:
+        """The one expression a name holds (following names and parameters: `groups` for `[{"params": ...}]`), or
+        None when it is given several."""
         seen = 0
         while isinstance(expr, cst.Name) and seen < 4:
             found = self._assignments(expr, ctx)
