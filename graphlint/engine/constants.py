@@ -139,8 +139,9 @@ class Constants:
             elif not (isinstance(parent, cst.AssignTarget) and parent.target is node or
                       isinstance(parent, cst.AnnAssign) and parent.value is not None and parent.target is node):
                 return None
-        agreed = _agreed([self.value(v, c, depth - 1) for v, c in self.flow.assigned_values(name, ctx)])
-        return agreed.decided_at(f"the value given to `{name.value}`") if agreed is not None else None
+        given = list(self.flow.assigned_values(name, ctx))
+        agreed = _agreed([self.value(v, c, depth - 1) for v, c in given])
+        return agreed.decided_at(f"the value given to `{name.value}`", given[0][0]) if agreed is not None else None
 
     def _command_line_default(self, param: cst.Param, mod: ModuleAnalysis) -> Known | None:
         """The default of a click option / typer option a command's parameter receives."""
@@ -170,6 +171,8 @@ class Constants:
         field = expr.attr.value
         if _written_anywhere(mod, field):
             return None
+        if isinstance(expr.value, cst.Name) and expr.value.value == "self" and ctx.cls is not None:
+            return self._instance_attribute(ctx.cls, field, depth)
         if isinstance(expr.value, cst.Name):
             cls = self._class(expr.value, ctx)
             if cls is not None and _is_enum(cls) and field in cls.field_defaults:
@@ -192,6 +195,18 @@ class Constants:
         known = self.value(cls.field_defaults[field], Context(mod, None, cls), depth - 1)
         return known.decided_at(f"the default of `{cls.node.name.value}.{field}`", cls.field_defaults[field]) \
             if known is not None else None
+
+    def _instance_attribute(self, cls: ClassInfo, field: str, depth: int) -> Known | None:
+        """`self.<field>`: every value the class gives it (in its methods, in its body) agrees; `+=` is unknown."""
+        mod = cls.module
+        if any(isinstance(t.target, cst.Attribute) and t.target.attr.value == field
+               for method in cls.methods.values() for t in walk(method, cst.AugAssign)):
+            return None
+        given = [(v, Context(mod, m, cls)) for v, m in cls.attr_values.get(field, ())]
+        if field in cls.field_defaults:
+            given.append((cls.field_defaults[field], Context(mod, None, cls)))
+        agreed = _agreed([self.value(v, c, depth - 1) for v, c in given])
+        return agreed.decided_at(f"the value given to `self.{field}`") if agreed is not None else None
 
     def _argparse_default(self, parse: cst.Call, field: str, mod: ModuleAnalysis) -> Known | None:
         """`args = parser.parse_args()` then `args.<field>`: the default of the one option whose destination is
@@ -289,7 +304,7 @@ class Constants:
             return None
         else:
             result = {"int": int, "float": float, "abs": abs, "bool": bool}.get(called, round)(*numbers)
-        return Known(result, _origin(values), values[0].module, any(v.elsewhere for v in values))
+        return _derived(result, values)
 
     def _arithmetic(self, expr: cst.BinaryOperation, ctx: Context, depth: int) -> Known | None:
         left, right = self.value(expr.left, ctx, depth), self.value(expr.right, ctx, depth)
@@ -302,7 +317,9 @@ class Constants:
             return None
         if not _is_number(result) or isinstance(result, float) and abs(result) == float("inf"):
             return None
-        return Known(result, _origin([left, right]), left.module, left.elsewhere or right.elsewhere)
+        if isinstance(expr.operator, cst.Multiply) and right.value == 0:
+            return _derived(result, [right, left])  # the factor that is 0 decides the product
+        return _derived(result, [left, right])
 
     def _comparison(self, expr: cst.Comparison, ctx: Context, depth: int) -> Known | None:
         left = self.value(expr.left, ctx, depth)
@@ -318,7 +335,7 @@ class Constants:
                 return None
             result = result and outcome
             left = right
-        return Known(result, _origin(known), known[0].module, any(k.elsewhere for k in known))
+        return _derived(result, known)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _assignments(self, name: cst.Name, ctx: Context) -> list:
@@ -358,9 +375,10 @@ def _agreed(values: list[Known | None]) -> Known | None:
     return first
 
 
-def _origin(values: list[Known]) -> cst.CSTNode:
-    """Where a computed value was decided: the first operand decided away from the expression."""
-    return next((v.origin for v in values if v.elsewhere), values[0].origin)
+def _derived(result: object, operands: list[Known]) -> Known:
+    """A value computed from operands, decided where the first operand decided away from the expression was."""
+    decisive = next((v for v in operands if v.elsewhere), operands[0])
+    return replace(decisive, value=result)
 
 
 def _is_number(value: object) -> bool:

@@ -96,7 +96,8 @@ class LearningRateStaysZero(Rule):
     code = "GL601"
     name = "learning-rate-stays-zero"
     category = "lr-zero"
-    summary = "A learning rate that is zero on every step: lr=0, or a warm-up factor `step // warmup` that stays 0."
+    summary = ("A learning rate that is zero on every step: lr=0 (written or decided by a default or fallback), or a "
+               "warm-up factor `step // warmup` that stays 0.")
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module

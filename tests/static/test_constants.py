@@ -2,6 +2,11 @@
 where it does not show them."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import libcst as cst
 import pytest
 
@@ -104,3 +109,108 @@ def test_unknown_where_the_file_does_not_decide(source):
 def test_plain_enum_member_is_not_its_value():
     member = EnumMember("Mode", "JOINT", "joint", mixed_in=False)
     assert member.equals("joint") is False and member.equals(member) is True
+
+
+# -- end to end: a rule decides on a value set elsewhere, and names that place --------------------------------------
+
+TRAIN = '''
+for _ in range(settings_steps):
+    loss = model(torch.randn(4, 8), torch.randint(0, 2, (4,)))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+'''
+
+MODEL = '''
+import argparse
+from enum import Enum
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Objective(Enum):
+    JOINT = "joint"
+    MAIN = "main"
+
+
+class Net(nn.Module):
+    def __init__(self, objective, depth_weight):
+        super().__init__()
+        self.body = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 2)
+        self.depth = nn.Linear(8, 2)
+        self.objective = objective
+        self.depth_weight = depth_weight
+
+    def forward(self, x, y):
+        h = self.body(x)
+        loss = F.cross_entropy(self.head(h), y)
+        if self.objective == {compared} and self.depth_weight >= 0.1:
+            loss = loss + self.depth_weight * F.cross_entropy(self.depth(h), y)
+        return loss
+'''
+
+# (name, script with a bug, its correct twin, the rule, the line where the value is decided)
+END_TO_END = [
+    ("optimizer group lr from a dict.get fallback",
+     MODEL.format(compared="Objective.JOINT") + '''
+SETTINGS = {"optim": {"lr": 0.1, "body_lr": 0.01}}
+settings_steps = 3
+model = Net(Objective.JOINT, 0.5)
+optim_cfg = SETTINGS["optim"]
+optimizer = torch.optim.SGD([{"params": model.body.parameters(), "lr": optim_cfg.get("lr_body", 0.0) * 10},
+                             {"params": [*model.head.parameters(), *model.depth.parameters()]}], lr=optim_cfg["lr"])
+''' + TRAIN, ("lr_body", "body_lr"), "GL601", 35),
+    ("optimizer lr from an argparse default scaled by floor division",
+     MODEL.format(compared="Objective.JOINT") + '''
+parser = argparse.ArgumentParser()
+parser.add_argument("--base-lr", type=float, default=0.1)
+parser.add_argument("--batch-size", type=int, default=32)
+args = parser.parse_args()
+settings_steps = 3
+model = Net(Objective.JOINT, 0.5)
+optimizer = torch.optim.SGD(model.parameters(), lr=args.base_lr * (args.batch_size // 256))
+''' + TRAIN, ("args.batch_size // 256", "args.batch_size / 256"), "GL601", 33),
+    ("layer behind a plain enum compared with its string value",
+     MODEL.format(compared='"joint"') + '''
+settings_steps = 3
+model = Net(Objective.JOINT, 0.5)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+''' + TRAIN, ('Net(Objective.JOINT, 0.5)', 'Net("joint", 0.5)'), "GL303", 32),
+    ("layer behind a weight whose command-line default is below the threshold",
+     MODEL.format(compared="Objective.JOINT") + '''
+parser = argparse.ArgumentParser()
+parser.add_argument("--depth-weight", type=float, default=0.05)
+args = parser.parse_args()
+settings_steps = 3
+model = Net(Objective.JOINT, args.depth_weight)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+''' + TRAIN, ("default=0.05", "default=0.5"), "GL303", 32),
+]
+
+
+def run_graphlint(tmp_path: Path, scripts: dict[str, str]) -> dict[str, list[dict]]:
+    for name, text in scripts.items():
+        (tmp_path / name).write_text(text)
+    result = subprocess.run([sys.executable, "-m", "graphlint", "--format", "json", "--no-cache", str(tmp_path)],
+                            capture_output=True, text=True, check=False)
+    report = json.loads(result.stdout)
+    found: dict[str, list[dict]] = {name: [] for name in scripts}
+    for finding in report["findings"]:
+        found[Path(finding["path"]).name].append(finding)
+    return found
+
+
+def test_rules_decide_on_values_set_elsewhere_and_name_the_place(tmp_path):
+    scripts = {}
+    for i, (_, buggy, (bug, fix), _, _) in enumerate(END_TO_END):
+        assert bug in buggy
+        scripts[f"case{i}_bug.py"], scripts[f"case{i}_fixed.py"] = buggy, buggy.replace(bug, fix)
+    found = run_graphlint(tmp_path, scripts)
+    for i, (name, _, _, rule, decided_line) in enumerate(END_TO_END):
+        assert found[f"case{i}_fixed.py"] == [], name
+        bug = found[f"case{i}_bug.py"]
+        assert [f["rule"] for f in bug] == [rule], name
+        assert decided_line in [r["line"] for r in bug[0].get("related", [])], name
