@@ -65,6 +65,45 @@ class Constants:
 
     def __init__(self, flow: FlowGraph) -> None:
         self.flow = flow
+        self._iteration: tuple[cst.For, object] | None = None  # a `for` loop's variable, bound to one of its values
+
+    def over_loop(self, test: cst.BaseExpression, mod: ModuleAnalysis, limit: int = 10_000
+                  ) -> tuple[list[Known], list[Known]] | None:
+        """The test's value on every iteration of the innermost `for <name> in range(...)` around it whose variable it
+        reads, the range's bounds being known (`epoch >= cfg.warmup_epochs` over `range(cfg.epochs)`), with those
+        bounds; the test's one value (and no bounds) when it reads no loop variable; None when any is unknown."""
+        ctx = Context(mod, mod.enclosing_function(test), mod.enclosing_class(test))
+        read = {n.value for n in walk(test, cst.Name)}
+        loop = next((a for a in mod.ancestors(test) if isinstance(a, cst.For) and isinstance(a.target, cst.Name)
+                     and a.target.value in read), None)
+        if loop is None:
+            known = self.value(test, ctx)
+            return ([known], []) if known is not None else None
+        bounds = self._range(loop, ctx)
+        if bounds is None or len(range(*(b.value for b in bounds))) > limit or \
+                not all(isinstance(mod.parent(b.node), cst.For) for b in mod.scopes.bindings(loop.target)):
+            return None  # an unknown or huge range, or a loop variable also assigned in the loop
+        results = []
+        for index in range(*(b.value for b in bounds)):
+            self._iteration = (loop, index)
+            try:
+                known = self.value(test, ctx)
+            finally:
+                self._iteration = None
+            if known is None:
+                return None
+            results.append(known)
+        return results, bounds
+
+    def _range(self, loop: cst.For, ctx: Context) -> list[Known] | None:
+        """The known integer arguments of `range(...)` a loop iterates over."""
+        it = loop.iter
+        if not isinstance(it, cst.Call) or _qualified_tail(ctx.module, it.func) != "range" or \
+                not 1 <= len(it.args) <= 3 or any(a.keyword is not None or a.star for a in it.args):
+            return None
+        bounds = [self.value(a.value, ctx) for a in it.args]
+        return bounds if all(b is not None and isinstance(b.value, int) and not isinstance(b.value, bool)
+                             for b in bounds) else None
 
     def at(self, expr: cst.BaseExpression, mod: ModuleAnalysis) -> Known | None:
         """The value of an expression of ``mod``, evaluated in the function that encloses it."""
@@ -81,6 +120,8 @@ class Constants:
         if isinstance(expr, cst.Name):
             if expr.value in ("True", "False", "None") and not mod.scopes.bindings(expr):
                 return Known({"True": True, "False": False, "None": None}[expr.value], expr, mod)
+            if self._iteration is not None and expr.value == self._iteration[0].target.value:
+                return Known(self._iteration[1], expr, mod)
             return self._name(expr, ctx, depth)
         if isinstance(expr, cst.UnaryOperation):
             inner = self.value(expr.expression, ctx, depth)
@@ -286,6 +327,9 @@ class Constants:
     # -- calls -----------------------------------------------------------------------------------
     def _call(self, call: cst.Call, ctx: Context, depth: int) -> Known | None:
         func = call.func
+        returned = self._returned(call, ctx)
+        if returned is not None:
+            return self.value(*returned, depth - 1)
         if isinstance(func, cst.Attribute) and func.attr.value == "get" and 1 <= len(call.args) <= 2 and \
                 isinstance(call.args[0].value, cst.SimpleString) and all(a.keyword is None for a in call.args):
             fallback = call.args[1].value if len(call.args) == 2 else cst.Name("None")
@@ -317,6 +361,8 @@ class Constants:
             return None
         if not _is_number(result) or isinstance(result, float) and abs(result) == float("inf"):
             return None
+        if isinstance(expr.operator, cst.FloorDivide) and result == 0 and left.value != 0:
+            return Known(result, expr, ctx.module, True, f"`{ctx.module.code(expr)}`, which rounds down to 0")
         if isinstance(expr.operator, cst.Multiply) and right.value == 0:
             return _derived(result, [right, left])  # the factor that is 0 decides the product
         return _derived(result, [left, right])
@@ -351,14 +397,29 @@ class Constants:
     def held(self, expr: cst.BaseExpression, ctx: Context) -> cst.BaseExpression | None:
         """The one expression a name holds (following names and parameters: `groups` for `[{"params": ...}]`), or
         None when it is given several."""
-        seen = 0
-        while isinstance(expr, cst.Name) and seen < 4:
-            found = self._assignments(expr, ctx)
-            if len({id(v) for v, _ in found}) != 1:
-                return None
-            expr, ctx = found[0]
-            seen += 1
-        return expr
+        for _ in range(6):
+            if isinstance(expr, cst.Name):
+                found = self._assignments(expr, ctx)
+                if len({id(v) for v, _ in found}) != 1:
+                    return None
+                expr, ctx = found[0]
+            elif isinstance(expr, cst.Call) and self._returned(expr, ctx) is not None:
+                expr, ctx = self._returned(expr, ctx)
+            else:
+                return expr
+        return None
+
+    def _returned(self, call: cst.Call, ctx: Context) -> tuple[cst.BaseExpression, Context] | None:
+        """`get_args()`: the one expression a plain function of the file returns, in the function's context."""
+        found = self.flow.definition(call.func, ctx) if isinstance(call.func, cst.Name) else None
+        if not isinstance(found, tuple) or found[0] is not ctx.module or found[1].decorators:
+            return None
+        fn = found[1]
+        returns = [r for r in walk(fn.body, cst.Return)
+                   if next(a for a in ctx.module.ancestors(r) if isinstance(a, (cst.FunctionDef, cst.Lambda))) is fn]
+        if len(returns) != 1 or returns[0].value is None or any(True for _ in walk(fn.body, (cst.Yield, cst.Await))):
+            return None
+        return returns[0].value, Context(ctx.module, fn, None)
 
     def _class(self, expr: cst.BaseExpression, ctx: Context) -> ClassInfo | None:
         found = self.flow.definition(expr, ctx) if isinstance(expr, (cst.Name, cst.Attribute)) else None

@@ -65,7 +65,7 @@ KNOWN = [
     (ARGPARSE + "probe = args.warmup_epochs >= args.epochs", (True, 4)),
     (ARGPARSE + "probe = not args.no_freeze", (True, 6)),
     (ARGPARSE + "probe = args.random_seed", (7, 8)),
-    (ARGPARSE + "probe = max(1, args.epochs // 4)", (1, 5)),
+    (ARGPARSE + "probe = max(1, args.epochs // 4)", (1, 10)),  # decided by the division that rounds down
     (CONFIG + "probe = cfg.aux_weight", (0.0, 14)),
     (CONFIG + "probe = cfg.aux_weight > 0", (False, 14)),
     (CONFIG + "probe = 0.1 * cfg.accum ** 2", (1.6, 15)),
@@ -172,7 +172,7 @@ args = parser.parse_args()
 settings_steps = 3
 model = Net(Objective.JOINT, 0.5)
 optimizer = torch.optim.SGD(model.parameters(), lr=args.base_lr * (args.batch_size // 256))
-''' + TRAIN, ("args.batch_size // 256", "args.batch_size / 256"), "GL601", 33),
+''' + TRAIN, ("args.batch_size // 256", "args.batch_size / 256"), "GL601", 37),
     ("layer behind a plain enum compared with its string value",
      MODEL.format(compared='"joint"') + '''
 settings_steps = 3
@@ -189,6 +189,41 @@ model = Net(Objective.JOINT, args.depth_weight)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 ''' + TRAIN, ("default=0.05", "default=0.5"), "GL303", 32),
 ]
+
+END_TO_END.append((
+    "optimizer step gated on an epoch the run never reaches",
+    MODEL.format(compared="Objective.JOINT") + '''
+def get_args():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--frozen-epochs", type=int, default=4)
+    return parser.parse_args()
+
+
+args = get_args()
+model = Net(Objective.JOINT, 0.5)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(args.epochs):
+    for _ in range(2):
+        loss = model(torch.randn(4, 8), torch.randint(0, 2, (4,)))
+        optimizer.zero_grad()
+        loss.backward()
+        if epoch >= args.frozen_epochs:
+            optimizer.step()
+''', ("default=4", "default=1"), "GL205", 34))
+
+
+def test_a_condition_over_a_known_range_is_decided_on_every_iteration():
+    source = ARGPARSE + "for epoch in range(args.epochs):\n    probe = epoch + 1 >= args.warmup_epochs\n"
+    module = ModuleAnalysis(source, "probe.py")
+    analysis = Analysis(module, AnalysisOptions(), ProjectIndex())
+    test = next(a.value for a in module.all(cst.Assign) if module.code(a.targets[0].target) == "probe")
+    values, bounds = analysis.constants.over_loop(test, module)
+    assert [v.value for v in values] == [False, False, False] and [b.value for b in bounds] == [3]
+    reassigned = source + "    epoch = 9\n"
+    module = ModuleAnalysis(reassigned, "probe.py")
+    test = next(a.value for a in module.all(cst.Assign) if module.code(a.targets[0].target) == "probe")
+    assert Analysis(module, AnalysisOptions(), ProjectIndex()).constants.over_loop(test, module) is None
 
 
 def run_graphlint(tmp_path: Path, scripts: dict[str, str]) -> dict[str, list[dict]]:
