@@ -229,7 +229,7 @@ class Constants:
         if isinstance(built.func, cst.Attribute) and built.func.attr.value == "parse_args":
             return self._argparse_default(built, field, mod)
         cls = self._class(built.func, ctx)
-        if cls is None or _is_enum(cls) or field not in cls.field_defaults or built.args or \
+        if cls is None or _is_enum(cls) or any(b.split(".")[-1] == "BaseSettings" for b in cls.bases) or field not in cls.field_defaults or built.args or \
                 field in cls.attr_values or any(m in cls.methods for m in ("__init__", "__post_init__", "__new__")) and \
                 not _is_dataclass(cls):
             return None
@@ -252,7 +252,8 @@ class Constants:
     def _argparse_default(self, parse: cst.Call, field: str, mod: ModuleAnalysis) -> Known | None:
         """`args = parser.parse_args()` then `args.<field>`: the default of the one option whose destination is
         ``field``. Explicit argv, `set_defaults`, or several options for the destination: unknown."""
-        if parse.args:
+        if parse.args or any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "set_defaults"
+                             for c in mod.all(cst.Call)):
             return None
         options = []
         for call in mod.all(cst.Call):
@@ -509,11 +510,13 @@ def _written_anywhere(mod: ModuleAnalysis, field: str) -> bool:
         for el in walk(node, cst.Attribute):
             if el.attr.value == field and not (isinstance(el.value, cst.Name) and el.value.value == "self"):
                 return True
-    return any(isinstance(c.func, cst.Name) and c.func.value in ("setattr", "vars") for c in mod.all(cst.Call))
+    return any(isinstance(c.func, cst.Name) and c.func.value in ("setattr", "vars") for c in mod.all(cst.Call)) or \
+        any(a.attr.value == "__dict__" for a in mod.all(cst.Attribute))
 
 
 def _dict_changed(mod: ModuleAnalysis, key: str) -> bool:
-    """A subscript write of ``key`` or a call that updates dicts in place anywhere in the file."""
+    """A subscript write of ``key`` (or of a key it cannot read) or a call that updates dicts in place anywhere in the
+    file."""
     for target in [*mod.all(cst.AssignTarget), *mod.all(cst.AugAssign)]:
         if isinstance(target.target, cst.Subscript) and _string_index(target.target) in (key, None):
             return True

@@ -84,6 +84,9 @@ UNKNOWN = [
     ARGPARSE + "args.epochs = 10\nprobe = args.epochs",  # written after parsing
     ARGPARSE.replace("parse_args()", "parse_args(['--epochs', '9'])") + "probe = args.epochs",
     CONFIG + "probe = tuned.aux_weight",  # set by the constructor
+    CONFIG + "cfg.__dict__.update(overrides)\nprobe = cfg.aux_weight",
+    ARGPARSE + "parser.set_defaults(epochs=9)\nprobe = args.epochs",
+    CONFIG.replace("class Config:", "class Config(BaseSettings):") + "probe = cfg.accum",  # read from the environment
     CONFIG + "probe = SETTINGS['optim'].get('lr_backbone', 0.0)\nSETTINGS['optim'].update(lr_backbone=1.0)",
     CONFIG + "SETTINGS['optim']['lr_backbone'] = 1.0\nprobe = SETTINGS['optim'].get('lr_backbone', 0.0)",
     "import os\nprobe = os.environ.get('LR', 0.0)",
