@@ -172,7 +172,7 @@ class SilentlyGatedStep(Rule):
     category = "step-gate"
     severity = Severity.WARNING
     summary = ("optimizer.step() only runs when a condition on gradient values (or a cap on the loss) holds, and "
-               "nothing reports the skip.")
+               "nothing reports the skip; or under a condition the file's values never satisfy.")
 
     def check(self, analysis) -> Iterator[Report]:
         for graph in analysis.steps.graphs:
