@@ -5,6 +5,7 @@ from functools import cached_property
 
 import libcst as cst
 
+from graphlint.engine.constants import Constants
 from graphlint.engine.flow import FlowGraph
 from graphlint.files import SourceError
 from graphlint.engine.losses import LossFlow
@@ -40,6 +41,10 @@ class Analysis:
     @cached_property
     def losses(self) -> LossFlow:
         return LossFlow(self.flow, self.values)
+
+    @cached_property
+    def constants(self) -> Constants:
+        return Constants(self.flow)
 
     @cached_property
     def values(self) -> ValueModel:

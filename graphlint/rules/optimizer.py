@@ -91,7 +91,8 @@ class LearningRateStaysZero(Rule):
     code = "GL601"
     name = "learning-rate-stays-zero"
     category = "lr-zero"
-    summary = "A learning rate that is zero on every step: lr=0, or a warm-up factor `step // warmup` that stays 0."
+    summary = ("A learning rate that is zero on every step: lr=0 (written or decided by a default or fallback), or a "
+               "warm-up factor `step // warmup` that stays 0.")
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
@@ -101,10 +102,7 @@ class LearningRateStaysZero(Rule):
             qualified = mod.qualified(call)
             if any(names.is_optimizer(q) for q in qualified) and not lr_set_by_hand and \
                     ("call", id(call)) in stepped and not self._holds_only_plain_tensors(analysis, call):
-                for arg in call.args:
-                    if arg.keyword is not None and arg.keyword.value == "lr" and \
-                            isinstance(arg.value, (cst.Integer, cst.Float)) and float(arg.value.evaluated_value) == 0.0:
-                        yield Report(arg, "the optimizer is built with `lr=0`: every step leaves the parameters unchanged.")
+                yield from self._zero_learning_rates(analysis, call)
             if qualified & names.LAMBDA_SCHEDULERS:
                 fn_expr = next((a.value for a in call.args if a.keyword and a.keyword.value == "lr_lambda"), None)
                 if fn_expr is None and len(call.args) > 1:
@@ -114,6 +112,32 @@ class LearningRateStaysZero(Rule):
                                  "step, which is 0 until the step reaches the divisor, so the learning rate stays 0 "
                                  "for the whole warm-up (often the whole run). Use true division: "
                                  "`min(1.0, (step + 1) / warmup)`.", (Related(call, "the scheduler"),))
+
+    @staticmethod
+    def _zero_learning_rates(analysis, call: cst.Call) -> Iterator[Report]:
+        """`lr=` of the optimizer, or `"lr"` of a parameter group in its list, whose value is surely 0 (a literal, a
+        command-line default, a config field, a `dict.get` fallback); the report names where the 0 was decided."""
+        mod = analysis.module
+        rates = [(arg.value, "the optimizer is built with") for arg in call.args
+                 if arg.keyword is not None and arg.keyword.value == "lr"]
+        params = call.args[0].value if call.args and call.args[0].keyword is None else None
+        params = analysis.constants.held(params, Context(mod, mod.enclosing_function(call), mod.enclosing_class(call))) \
+            if params is not None else None
+        groups = params.elements if isinstance(params, (cst.List, cst.Tuple)) else ()
+        rates += [(el.value, "a parameter group has") for group in groups if isinstance(group.value, cst.Dict)
+                  for el in group.value.elements if isinstance(el, cst.DictElement) and
+                  isinstance(el.key, cst.SimpleString) and el.key.evaluated_value == "lr"]
+        for rate, who in rates:
+            known = analysis.constants.at(rate, mod)
+            if known is None or isinstance(known.value, bool) or not isinstance(known.value, (int, float)) or \
+                    known.value != 0:
+                continue
+            if not known.elsewhere:
+                yield Report(rate, f"{who} `lr={mod.code(rate)}`: every step leaves its parameters unchanged.")
+            else:
+                yield Report(rate, f"{who} `lr={mod.code(rate)}`, which is 0 ({known.how}, line "
+                             f"{known.module.line(known.origin)}): every step leaves its parameters unchanged.",
+                             (Related(known.origin, f"the learning rate's 0 is decided here: {known.how}", known.module),))
 
     @staticmethod
     def _holds_only_plain_tensors(analysis, call: cst.Call) -> bool:

@@ -172,7 +172,7 @@ class SilentlyGatedStep(Rule):
     category = "step-gate"
     severity = Severity.WARNING
     summary = ("optimizer.step() only runs when a condition on gradient values (or a cap on the loss) holds, and "
-               "nothing reports the skip.")
+               "nothing reports the skip; or under a condition the file's values never satisfy.")
 
     def check(self, analysis) -> Iterator[Report]:
         for graph in analysis.steps.graphs:
@@ -181,6 +181,16 @@ class SilentlyGatedStep(Rule):
                     continue
                 gate, runs_when = step.gates[-1]
                 mod = step.module if gate in step.module.parents else analysis.module  # a caller's `if`: the file's
+                never = _never_opens(analysis, mod, gate, runs_when)
+                if never is not None:
+                    condition = mod.code(gate.test) if runs_when else f"not ({mod.code(gate.test)})"
+                    why, decided = never
+                    yield Report(gate, f"`{step.module.code(step.node)}` runs only if `{condition}`, which never "
+                                 f"holds{why}: the optimizer never steps and nothing trains. Check the values that "
+                                 "decide the condition.",
+                                 (Related(step.node, "the optimizer step that never runs", step.module), *decided),
+                                 module=mod)
+                    continue
                 skipped = _other_arm(gate, runs_when)
                 if skipped is None or _reports(mod, skipped):
                     continue  # the skip is logged, counted, raised, or spread over an elif chain
@@ -197,6 +207,25 @@ class SilentlyGatedStep(Rule):
                 condition = mod.code(gate.test) if runs_when else f"not ({mod.code(gate.test)})"
                 yield Report(gate, f"`{step.module.code(step.node)}` runs only if `{condition}`, {what}",
                              (Related(step.node, "the gated optimizer step", step.module),), module=mod)
+
+
+def _never_opens(analysis, mod, gate: cst.If, runs_when: bool) -> tuple[str, tuple[Related, ...]] | None:
+    """Why a step's gate is closed on every iteration, from values the file decides (`epoch >= cfg.warmup_epochs` over
+    `range(cfg.epochs)` with warm-up 5 and 3 epochs), and where those values are decided; None when unsure."""
+    found = analysis.constants.over_loop(gate.test, mod)
+    if found is None:
+        return None
+    values, bounds = found
+    if not values or any(v.value is not (not runs_when) for v in values):
+        return None
+    decided = {id(k.origin): k for k in (*values, *bounds) if k.elsewhere}
+    if not decided:
+        return None  # a literal condition (`if False:`) is a deliberate switch
+    loop = f" on any iteration of `range({', '.join(mod.code(b.origin) if not b.elsewhere else str(b.value) for b in bounds)})`" \
+        if bounds else ""
+    why = loop + " with the values this file gives (" + "; ".join(
+        f"{k.how}, line {k.module.line(k.origin)}" for k in decided.values()) + ")"
+    return why, tuple(Related(k.origin, f"decides the condition: {k.how}", k.module) for k in decided.values())
 
 
 def _other_arm(gate: cst.If, runs_when: bool) -> cst.BaseSuite | None | tuple:

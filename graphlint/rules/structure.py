@@ -113,32 +113,38 @@ class LayerOnlyInDeadBranch(Rule):
     name = "layer-only-in-dead-branch"
     category = "unused-param"
     severity = Severity.WARNING
-    summary = "A layer is used only under a string comparison that never holds (a config value spelled differently)."
+    summary = ("A layer is used only under a comparison that never holds (a config value spelled differently, or a "
+               "default the file decides).")
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
         constants = StringConstants(analysis)
         for cls_name in sorted(mod.module_classes):
             cls = mod.classes[cls_name]
-            dead = []  # (if statement, the comparison, the values it can take)
+            dead = []  # (the suite that never runs, its `if`, why, related places)
             for method in cls.methods.values():
                 ctx = _context(mod, method, cls)
                 for stmt in walk(method.body, cst.If):
                     found = _never_equal(stmt.test, ctx, constants)
                     if found is not None:
-                        dead.append((stmt, found))
+                        compared, options = found
+                        dead.append((stmt.body, stmt, f"`{compared}` can only be " + " or ".join(
+                            f'"{o}"' for o in sorted(options)) + ", so this layer never trains. Fix the spelling of "
+                            "the compared value.", ()))
+                    else:
+                        dead.extend(_decided_dead_suites(analysis, stmt, ctx))
             for attr, values in cls.attr_values.items():
                 creations = [v for v, m in values if m.name.value == "__init__" and creates_parameters(mod, v)]
                 reads = [node for node, _ in self_reads(cls, attr)]
-                if not creations or not reads:
+                if not creations or not reads or any(_within(mod, c, d[0]) for c in creations for d in dead):
                     continue
-                branches = [next((d for d in dead if _within(mod, r, d[0].body)), None) for r in reads]
+                branches = [next((d for d in dead if _within(mod, r, d[0])), None) for r in reads]
                 if all(branches):
-                    stmt, (compared, options) = branches[0]
-                    yield Report(creations[0], f"`self.{attr}` is used only under `if {mod.code(stmt.test)}` "
-                                 f"(line {mod.line(stmt)}), which never holds: `{compared}` can only be "
-                                 + " or ".join(f'"{o}"' for o in sorted(options)) + ", so this layer never trains. "
-                                 "Fix the spelling of the compared value.", (Related(stmt, "the branch that never runs"),))
+                    suite, stmt, why, related = branches[0]
+                    where = "under" if suite is stmt.body else "in the `else` of"
+                    yield Report(creations[0], f"`self.{attr}` is used only {where} `if {mod.code(stmt.test)}` "
+                                 f"(line {mod.line(stmt)}), which never runs: {why}",
+                                 (Related(stmt, "the branch that never runs"), *related))
 
 
 class StringConstants:
@@ -230,6 +236,23 @@ def _never_equal(test, ctx, constants: StringConstants):
     if not options or options & wanted:
         return None
     return ctx.module.code(test.left), options
+
+
+def _decided_dead_suites(analysis, stmt: cst.If, ctx):
+    """The branch of an `if` whose comparison has one value the file decides (`cfg.aux_weight > 0` with the default
+    0.0): its body when the test is always false, its `else` when always true. A bare flag (`if cfg.use_aux:`) is a
+    switch its author means to turn, so only tests that compare are decided."""
+    if not any(isinstance(n, cst.Comparison) for n in walk(stmt.test, cst.Comparison)):
+        return []
+    known = analysis.constants.value(stmt.test, ctx)
+    if known is None or not isinstance(known.value, bool) or not known.elsewhere:
+        return []
+    suite = stmt.body if known.value is False else stmt.orelse.body if isinstance(stmt.orelse, cst.Else) else None
+    if suite is None:
+        return []
+    why = (f"the test is always {known.value} with the values this file gives ({known.how}, line "
+           f"{known.module.line(known.origin)}), so this layer never trains.")
+    return [(suite, stmt, why, (Related(known.origin, f"the value that decides the test: {known.how}", known.module),))]
 
 
 def _context(mod, method, cls):
