@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from graphlint.findings import Severity
-from graphlint.rules import Rule, all_rules
+from graphlint.rules.catalog import RULES, RuleInfo
 
 CONFIG_FILE = "pyproject.toml"
 SECTION = "[tool.graphlint]"
@@ -149,14 +149,14 @@ def _parse(table: dict, base: Config) -> Config:
 # ---------------------------------------------------------------- rule selection
 
 
-def _matches(rule: type[Rule], selector: str) -> bool:
+def _matches(rule: RuleInfo, selector: str) -> bool:
     return selector == "ALL" or rule.code.startswith(selector) or rule.name.upper() == selector
 
 
 def _checked_selectors(selectors: tuple[str, ...] | None, where: str) -> tuple[str, ...] | None:
     if selectors is None:
         return None
-    rules = all_rules()
+    rules = RULES
     out = []
     for raw in selectors:
         sel = raw.strip().upper()
@@ -171,9 +171,9 @@ def check_selectors(selectors: list[str], where: str) -> tuple[str, ...]:
     return _checked_selectors(tuple(selectors), where) or ()
 
 
-def enabled_rules(layers: list[Selection]) -> list[type[Rule]]:
+def enabled_rules(layers: list[Selection]) -> list[RuleInfo]:
     """Apply the layers in order: a `select` starts afresh, `extend-select` adds, `ignore` removes."""
-    rules = all_rules()
+    rules = RULES
     enabled = {r.code for r in rules}
     for layer in layers:
         if layer.select is not None:
