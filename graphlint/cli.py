@@ -21,7 +21,7 @@ from graphlint.findings import FileError, Finding
 from graphlint.gitdiff import ChangedLines, DiffError
 from graphlint.report import concise, github, json_report, sarif, text
 from graphlint.report.summary import RunSummary
-from graphlint.rules.catalog import BY_CODE, RULES
+from graphlint.rules import catalog
 from graphlint.suppress import Suppressions, parse as parse_suppressions
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -270,7 +270,7 @@ def render(args: argparse.Namespace, findings: list[Finding], errors: list[FileE
 
 
 def rule_command(argv: list[str]) -> int:
-    by_code = BY_CODE | {r.name: r for r in RULES}
+    by_code = {r.code: r for r in catalog.RULES} | {r.name: r for r in catalog.RULES}
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
         print("usage: graphlint rule CODE   (print a rule's documentation page; see `graphlint rules`)", file=sys.stderr)
         return EXIT_ERROR
@@ -286,7 +286,7 @@ def rules_command(argv: list[str]) -> int:
     if argv:
         print("usage: graphlint rules   (list every rule)", file=sys.stderr)
         return EXIT_ERROR
-    rules = RULES
+    rules = catalog.RULES
     name_width = max(len(r.name) for r in rules)
     category_width = max(len(r.category) for r in rules)
     for r in rules:

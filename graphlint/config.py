@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from graphlint.findings import Severity
-from graphlint.rules.catalog import RULES, RuleInfo
+from graphlint.rules import catalog
+from graphlint.rules.catalog import RuleInfo
 
 CONFIG_FILE = "pyproject.toml"
 SECTION = "[tool.graphlint]"
@@ -156,7 +157,7 @@ def _matches(rule: RuleInfo, selector: str) -> bool:
 def _checked_selectors(selectors: tuple[str, ...] | None, where: str) -> tuple[str, ...] | None:
     if selectors is None:
         return None
-    rules = RULES
+    rules = catalog.RULES
     out = []
     for raw in selectors:
         sel = raw.strip().upper()
@@ -173,7 +174,7 @@ def check_selectors(selectors: list[str], where: str) -> tuple[str, ...]:
 
 def enabled_rules(layers: list[Selection]) -> list[RuleInfo]:
     """Apply the layers in order: a `select` starts afresh, `extend-select` adds, `ignore` removes."""
-    rules = RULES
+    rules = catalog.RULES
     enabled = {r.code for r in rules}
     for layer in layers:
         if layer.select is not None:
