@@ -1,4 +1,4 @@
-"""The loss-flow analysis: a networkx graph of value nodes, built from the source alone.
+"""The loss-flow analysis: a directed graph of value nodes, built from the source alone.
 
 Nodes are places a value lives (a variable in a scope, `self.<attr>` of a class, a
 function's parameters and return value, the result of a call) and the objects created
@@ -17,9 +17,9 @@ from functools import lru_cache
 from typing import Callable, Iterable
 
 import libcst as cst
-import networkx as nx
 
 from graphlint.engine import names, scopes
+from graphlint.engine.digraph import DiGraph
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
 from graphlint.engine.tree import child_nodes, walk
 
@@ -140,7 +140,7 @@ class FlowGraph:
         self.main = main
         self.load_module = load_module
         self.extra_sinks = extra_sinks
-        self.graph = nx.DiGraph()
+        self.graph = DiGraph()
         self.sinks: list[Sink] = []
         self.optimizers: list[OptimizerSite] = []
         self.parameter_calls: list[Value] = []  # receivers of `.parameters()`: those objects own parameters

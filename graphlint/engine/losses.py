@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import libcst as cst
-import networkx as nx
 
+from graphlint.engine.digraph import DiGraph
 from graphlint.engine.flow import Context, Cut, FlowGraph, Node
 from graphlint.engine.tree import walk
 
@@ -31,7 +31,7 @@ class CutPath:
 class LossFlow:
     def __init__(self, flow: FlowGraph) -> None:
         self.flow = flow
-        self.graph: nx.DiGraph = flow.graph
+        self.graph: DiGraph = flow.graph
 
     @cached_property
     def sink_nodes(self) -> set[Node]:
