@@ -21,8 +21,7 @@ from graphlint.findings import FileError, Finding
 from graphlint.gitdiff import ChangedLines, DiffError
 from graphlint.report import concise, github, json_report, sarif, text
 from graphlint.report.summary import RunSummary
-from graphlint.rules import all_rules
-from graphlint.runner import check_files
+from graphlint.rules import catalog
 from graphlint.suppress import Suppressions, parse as parse_suppressions
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -111,6 +110,8 @@ def analyse(files: list[SourceFile], options: AnalysisOptions, args: argparse.Na
     hits = len(files) - len(todo)
     errors: list[FileError] = []
     if todo:
+        from graphlint.runner import check_files  # loads the engine: a run served by the cache never does
+
         result = check_files(todo, options, jobs=args.jobs, project=project)
         for res in result.per_file:
             if res.error:
@@ -122,12 +123,12 @@ def analyse(files: list[SourceFile], options: AnalysisOptions, args: argparse.Na
     return by_file, errors, hits
 
 
-def _suppressions(source: SourceFile) -> Suppressions:
+def _suppressions(source: SourceFile, own_codes_only: bool) -> Suppressions:
     try:
         if source.path.suffix == notebook.SUFFIX:
             nb = notebook.read(source.path)
-            return parse_suppressions(nb.text, nb.origin)
-        return parse_suppressions(decode_source(source.path.read_bytes()))
+            return parse_suppressions(nb.text, nb.origin, own_codes_only)
+        return parse_suppressions(decode_source(source.path.read_bytes()), own_codes_only=own_codes_only)
     except (OSError, SourceError):
         return Suppressions()
 
@@ -167,7 +168,8 @@ def filter_findings(files: list[SourceFile], by_file: dict[str, list[Finding]], 
                 f = dataclasses.replace(f, severity=level)
             if f.rule in enabled and not any(f.rule.startswith(code) for code in ignored):
                 findings.append(f)
-        left, unused = _suppressions(source).filter(source.display, findings, enabled)
+        # without findings, only directives naming our codes matter (as unused ones)
+        left, unused = _suppressions(source, own_codes_only=not findings).filter(source.display, findings, enabled)
         summary.suppressed += len(findings) - len(left)
         summary.unused_suppressions += unused
         kept += left
@@ -269,7 +271,7 @@ def render(args: argparse.Namespace, findings: list[Finding], errors: list[FileE
 
 
 def rule_command(argv: list[str]) -> int:
-    by_code = {r.code: r for r in all_rules()} | {r.name: r for r in all_rules()}
+    by_code = {r.code: r for r in catalog.RULES} | {r.name: r for r in catalog.RULES}
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
         print("usage: graphlint rule CODE   (print a rule's documentation page; see `graphlint rules`)", file=sys.stderr)
         return EXIT_ERROR
@@ -285,7 +287,7 @@ def rules_command(argv: list[str]) -> int:
     if argv:
         print("usage: graphlint rules   (list every rule)", file=sys.stderr)
         return EXIT_ERROR
-    rules = all_rules()
+    rules = catalog.RULES
     name_width = max(len(r.name) for r in rules)
     category_width = max(len(r.category) for r in rules)
     for r in rules:

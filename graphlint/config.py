@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from graphlint.findings import Severity
 from graphlint.knowledge import KnowledgeError, parse_table
-from graphlint.rules import Rule, all_rules
+from graphlint.rules import catalog
+from graphlint.rules.catalog import RuleInfo
 
 CONFIG_FILE = "pyproject.toml"
 SECTION = "[tool.graphlint]"
@@ -160,14 +161,14 @@ def _knowledge(table: dict, where: str) -> tuple[tuple[str, tuple[str, ...]], ..
 # ---------------------------------------------------------------- rule selection
 
 
-def _matches(rule: type[Rule], selector: str) -> bool:
+def _matches(rule: RuleInfo, selector: str) -> bool:
     return selector == "ALL" or rule.code.startswith(selector) or rule.name.upper() == selector
 
 
 def _checked_selectors(selectors: tuple[str, ...] | None, where: str) -> tuple[str, ...] | None:
     if selectors is None:
         return None
-    rules = all_rules()
+    rules = catalog.RULES
     out = []
     for raw in selectors:
         sel = raw.strip().upper()
@@ -182,9 +183,9 @@ def check_selectors(selectors: list[str], where: str) -> tuple[str, ...]:
     return _checked_selectors(tuple(selectors), where) or ()
 
 
-def enabled_rules(layers: list[Selection]) -> list[type[Rule]]:
+def enabled_rules(layers: list[Selection]) -> list[RuleInfo]:
     """Apply the layers in order: a `select` starts afresh, `extend-select` adds, `ignore` removes."""
-    rules = all_rules()
+    rules = catalog.RULES
     enabled = {r.code for r in rules}
     for layer in layers:
         if layer.select is not None:

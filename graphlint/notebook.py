@@ -16,7 +16,7 @@ from functools import lru_cache
 from json.decoder import scanstring
 from pathlib import Path
 
-from graphlint.engine import AnalysisOptions, ProjectIndex, analyze_source
+from graphlint.engine import AnalysisOptions, ProjectIndex
 from graphlint.files import SourceError, parseable_source
 from graphlint.findings import Finding, Location
 
@@ -94,6 +94,8 @@ def read(path: Path) -> Notebook:
 
 def analyze(path: Path, display: str, options: AnalysisOptions, project: ProjectIndex) -> list[Finding]:
     """The engine's findings on the notebook's code, with cell numbers and cell-relative lines."""
+    from graphlint.engine import analyze_source  # the analyser loads only when something is analysed
+
     nb = read(path)
     return [to_cells(f, nb, display) for f in analyze_source(parseable_source(nb.text), display, options, project)]
 

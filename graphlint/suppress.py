@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 
 from graphlint.findings import Finding
 
+OWN_PREFIX = "GL"
 _CODES = r"(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?"
 _LINE = re.compile(r"#\s*noqa" + _CODES, re.IGNORECASE)
 _FILE = re.compile(r"#\s*graphlint\s*:\s*noqa" + _CODES, re.IGNORECASE)
-OWN_PREFIX = "GL"
+# Text that a directive naming one of our codes must contain, comment or not: a cheap search that
+# spares tokenizing the many files whose noqa comments serve only other linters.
+_MAY_NAME_OWN_CODE = re.compile(r"noqa\s*:\s*(?:[A-Z]+[0-9]+[,\s]+)*" + OWN_PREFIX + r"[0-9]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,12 @@ def _codes(text: str | None) -> tuple[str, ...]:
     return tuple(c.upper() for c in re.split(r"[,\s]+", text or "") if c)
 
 
-def parse(text: str, origin: tuple | None = None) -> Suppressions:
-    """Every noqa directive in the comments of `text`; for a notebook, `origin` maps its lines to cells."""
-    if "noqa" not in text.lower():
+def parse(text: str, origin: tuple | None = None, own_codes_only: bool = False) -> Suppressions:
+    """Every noqa directive in the comments of `text`; for a notebook, `origin` maps its lines to cells.
+
+    `own_codes_only`: the caller needs only directives that name a graphlint code (a file without
+    findings, whose directives matter only as unused ones); others may then be left out."""
+    if "noqa" not in text.lower() or own_codes_only and not _MAY_NAME_OWN_CODE.search(text):
         return Suppressions()
     out = Suppressions()
     try:

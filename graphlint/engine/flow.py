@@ -1,4 +1,4 @@
-"""The loss-flow analysis: a networkx graph of value nodes, built from the source alone.
+"""The loss-flow analysis: a directed graph of value nodes, built from the source alone.
 
 Nodes are places a value lives (a variable in a scope, `self.<attr>` of a class, a
 function's parameters and return value, the result of a call) and the objects created
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import libcst as cst
-import networkx as nx
 
 from graphlint.engine import names, scopes
+from graphlint.engine.digraph import DiGraph
 from graphlint.engine.library import (ancestor_bases, entry_points, is_backward_helper, is_library_function,
                                      is_library_object)
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
@@ -148,7 +148,7 @@ class FlowGraph:
         self.knowledge = knowledge or bundled()
         self.load_module = load_module
         self.extra_sinks = extra_sinks
-        self.graph = nx.DiGraph()
+        self.graph = DiGraph()
         self.sinks: list[Sink] = []
         self.optimizers: list[OptimizerSite] = []
         self.parameter_calls: list[Value] = []  # receivers of `.parameters()`: those objects own parameters

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import libcst as cst
-import networkx as nx
 
+from graphlint.engine.digraph import DiGraph
 from graphlint.engine.flow import Context, Cut, FlowGraph, Node, Sink
 from graphlint.engine.tree import walk
 from graphlint.engine.values import Kind, ValueModel
@@ -46,7 +46,7 @@ class LossFlow:
     def __init__(self, flow: FlowGraph, values: ValueModel) -> None:
         self.flow = flow
         self.values = values
-        self.graph: nx.DiGraph = flow.graph
+        self.graph: DiGraph = flow.graph
 
     @cached_property
     def training_sink_nodes(self) -> set[Node]:

@@ -18,11 +18,12 @@ import bisect
 import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import libcst as cst
-
-from graphlint.engine.module import ModuleAnalysis
 from graphlint.files import SourceError, SourceFile, read_source
+
+if TYPE_CHECKING:  # parsing loads libcst; the index alone (all a fully cached run needs) does not
+    from graphlint.engine.module import ModuleAnalysis
 
 # per process, ~5 MB per 1,000 lines parsed: a module imported by many files stays, one-off scripts leave
 PARSED_MODULES_KEPT = 64
@@ -139,6 +140,8 @@ class ProjectIndex:
         if kept is not None and (text is None or kept.text == text):
             self._parsed.move_to_end(path)
             return kept
+        from graphlint.engine.module import ModuleAnalysis
+
         parsed = ModuleAnalysis(read_source(Path(path)) if text is None else text, path, self.name_of(path))
         if path in self._real:  # only run files can be imported; a notebook's text or a test's snippet is not kept
             self._keep(path, parsed)
@@ -152,6 +155,8 @@ class ProjectIndex:
         if path in self._parsed:
             self._parsed.move_to_end(path)
             return self._parsed[path]
+        import libcst as cst
+
         try:
             return self.module(path)
         except (SourceError, cst.ParserSyntaxError, NotImplementedError, ValueError, RecursionError):

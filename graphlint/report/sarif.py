@@ -16,7 +16,8 @@ from urllib.parse import quote
 from graphlint import __version__
 from graphlint.findings import FileError, Finding, Location, Severity
 from graphlint.notebook import disk_position, source_lines
-from graphlint.rules import Rule, all_rules
+from graphlint.rules import catalog
+from graphlint.rules.catalog import RuleInfo
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 STATIC_AUTOMATION_ID = "graphlint/static/"
@@ -70,7 +71,7 @@ def _first_paragraph(page: str) -> str:
     return " ".join(paragraph)
 
 
-def _descriptor(rule: type[Rule]) -> dict:
+def _descriptor(rule: RuleInfo) -> dict:
     page = rule.page()
     return {
         "id": rule.code,
@@ -131,7 +132,7 @@ def _result(f: Finding, rule_index: int, root: Path, seen: Counter) -> dict:
 def document(findings: list[Finding], errors: list[FileError], automation_id: str = STATIC_AUTOMATION_ID,
              root: Path | None = None) -> dict:
     root = root or repository_root()
-    descriptors = [_descriptor(r) for r in all_rules()]
+    descriptors = [_descriptor(r) for r in catalog.RULES]
     index = {d["id"]: i for i, d in enumerate(descriptors)}
     for f in findings:
         if f.rule not in index:

@@ -9,18 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Iterator
 
-import libcst as cst
-
 from graphlint.findings import Severity
+from graphlint.rules.catalog import BY_CODE, RuleInfo
 
 if TYPE_CHECKING:
+    import libcst as cst
+
     from graphlint.engine.analyze import Analysis
     from graphlint.engine.module import ModuleAnalysis
-
-# Rule pages live in the repository's rules/ folder; wheels carry them as graphlint/rule_pages.
-_PACKAGED_PAGES = Path(__file__).resolve().parents[1] / "rule_pages"
-RULE_PAGES = _PACKAGED_PAGES if _PACKAGED_PAGES.is_dir() else Path(__file__).resolve().parents[2] / "rules"
-
 
 @dataclass(frozen=True)
 class Related:
@@ -40,23 +36,36 @@ class Report:
 
 
 class Rule:
+    info: ClassVar[RuleInfo]  # the rule's entry in the catalogue
     code: ClassVar[str]
     name: ClassVar[str]
     category: ClassVar[str]
-    severity: ClassVar[Severity] = Severity.ERROR
+    severity: ClassVar[Severity]
     summary: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """A concrete rule (one with a code) takes its description from the catalogue; a class
+        attribute that disagrees with the catalogue is a mistake, caught at import."""
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            return  # a shared base of several rules
+        info = BY_CODE.get(cls.code)
+        if info is None:
+            raise TypeError(f"rule {cls.code} ({cls.__name__}) has no entry in graphlint/rules/catalog.py")
+        for attr in ("name", "category", "severity", "summary"):
+            if attr in cls.__dict__ and cls.__dict__[attr] != getattr(info, attr):
+                raise TypeError(f"{cls.__name__}.{attr} differs from the catalogue entry of {cls.code}")
+            setattr(cls, attr, getattr(info, attr))
+        cls.info = info
 
     def check(self, analysis: "Analysis") -> Iterator[Report]:
         raise NotImplementedError
 
     @classmethod
     def page_path(cls) -> Path:
-        return RULE_PAGES / f"{cls.code}.md"
+        return cls.info.page_path()
 
     @classmethod
     def page(cls) -> str:
         """The rule's documentation page (``rules/<code>.md``), or its summary if the page is missing."""
-        try:
-            return cls.page_path().read_text(encoding="utf-8")
-        except OSError:
-            return f"# {cls.code} {cls.name}\n\n{cls.summary}\n"
+        return cls.info.page()

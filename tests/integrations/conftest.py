@@ -11,24 +11,19 @@ from pathlib import Path
 
 import pytest
 
-import graphlint.notebook
-import graphlint.rules
+import graphlint.engine
 import graphlint.runner
 from graphlint.findings import Finding, Location, Severity
-from graphlint.rules import Rule
+from graphlint.rules import catalog
+from graphlint.rules.catalog import RuleInfo
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _rule(code: str, name: str, category: str, severity: Severity, summary: str) -> type[Rule]:
-    return type(f"Fake{code}", (Rule,), {"code": code, "name": name, "category": category,
-                                         "severity": severity, "summary": summary})
-
-
 FAKE_RULES = [
-    _rule("GL901", "fake-detach", "detach", Severity.ERROR, "A detached value reaches the loss."),
-    _rule("GL902", "fake-zero-grad", "zero-grad-order", Severity.WARNING, "zero_grad between backward and step."),
-    _rule("GL903", "fake-info", "frozen", Severity.INFO, "Informational marker."),
+    RuleInfo("GL901", "fake-detach", "detach", Severity.ERROR, "A detached value reaches the loss."),
+    RuleInfo("GL902", "fake-zero-grad", "zero-grad-order", Severity.WARNING, "zero_grad between backward and step."),
+    RuleInfo("GL903", "fake-info", "frozen", Severity.INFO, "Informational marker."),
 ]
 _MARKERS = [(re.compile(r"\.detach\(\)"), FAKE_RULES[0]), (re.compile(r"zero_grad\(\)"), FAKE_RULES[1]),
             (re.compile(r"INFO_MARK"), FAKE_RULES[2])]
@@ -52,10 +47,10 @@ def fake_analyze_source(text, path, options, project):
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    graphlint.rules.all_rules()  # register the real rules first, so patching cannot lose them
-    monkeypatch.setattr(graphlint.rules, "_RULES", list(FAKE_RULES))
+    monkeypatch.setattr(catalog, "RULES", tuple(FAKE_RULES))
+    monkeypatch.setattr(catalog, "BY_CODE", {r.code: r for r in FAKE_RULES})
     monkeypatch.setattr(graphlint.runner, "analyze_source", fake_analyze_source)
-    monkeypatch.setattr(graphlint.notebook, "analyze_source", fake_analyze_source)
+    monkeypatch.setattr(graphlint.engine, "analyze_source", fake_analyze_source, raising=False)  # notebooks
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     return FAKE_RULES

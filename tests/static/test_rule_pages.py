@@ -11,7 +11,7 @@ import re
 import pytest
 
 from graphlint.engine import AnalysisOptions, ProjectIndex, analyze_source
-from graphlint.rules import all_rules
+from graphlint.rules import all_rules, catalog
 
 RULES = all_rules()
 SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead")
@@ -64,3 +64,8 @@ def test_use_instead_is_silent(rule):
 def test_every_page_belongs_to_a_rule():
     pages = {p.stem for p in RULES[0].page_path().parent.glob("GL*.md")}
     assert pages <= {r.code for r in RULES}, f"pages without a rule: {pages - {r.code for r in RULES}}"
+
+
+def test_the_catalogue_describes_exactly_the_rules_that_check():
+    """Selection, listings and reports read the catalogue; the engine runs the rule classes."""
+    assert [r.info for r in RULES] == list(catalog.RULES)
