@@ -211,6 +211,8 @@ class TrainingSteps:
             out.append(Event(STEP, call, mod, mod.code(func.value), closure))
         elif self.flow.knowledge.matches("gradients.clear", (), method):
             out.append(Event(ZERO_GRAD, call, mod, mod.code(func.value), clears=True))
+        elif _called_name(func) == "zero_grads" and self._callee(call, ctx) is None:
+            out.append(Event(ZERO_GRAD, call, mod, mod.code(call.args[0].value) if call.args else "", clears=True))
         elif method in ("zero_", "nan_to_num_", "mul_", "fill_") and isinstance(func.value, cst.Attribute) and \
                 _is_grad(func.value) and self._edit_kills(call, method, ctx):
             effect = {"zero_": "sets every gradient to zero", "nan_to_num_": NAN_TO_NUM}.get(method)
@@ -249,7 +251,8 @@ class TrainingSteps:
         mod = ctx.module
         loop = next((a for a in mod.ancestors(node) if isinstance(a, cst.For) and isinstance(holder, cst.Name) and
                      any(n.value == holder.value for n in walk(a.target, cst.Name))), None)
-        return loop is not None and self._all_parameters(loop.iter, ctx, 0)
+        return loop is not None and self._all_parameters(loop.iter, ctx, 0) and \
+            not _guarded_by_own_values(mod, node, loop, holder.value)
 
     def _all_parameters(self, expr: cst.BaseExpression, ctx: Context, depth: int) -> bool:
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("list", "tuple") \
@@ -329,6 +332,29 @@ def _is_zero_literal(expr: cst.BaseExpression) -> bool:
     return isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.FloorDivide) and \
         isinstance(expr.left, cst.Integer) and expr.left.evaluated_value in (0, 1) and \
         not isinstance(expr.right, cst.Integer)
+
+
+def _called_name(func: cst.BaseExpression) -> str | None:
+    """`zero_grads` in `zero_grads(ps)` and `pyro.infer.util.zero_grads(ps)`."""
+    return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
+
+
+def _guarded_by_own_values(mod: ModuleAnalysis, node: cst.CSTNode, loop: cst.For, holder: str) -> bool:
+    """Inside the loop, an `if` around the edit reads the values of that very gradient (`if not
+    torch.isfinite(p.grad).all(): p.grad = None`): only the parameters whose gradient fails the check are
+    edited, a per-parameter skip rather than a sweep. Asking whether the gradient exists (`p.grad is not
+    None`) is no such check."""
+    for gate in mod.ancestors(node):
+        if gate is loop:
+            return False
+        if not isinstance(gate, cst.If):
+            continue
+        presence = {id(c.left) for c in walk(gate.test, cst.Comparison)
+                    if len(c.comparisons) == 1 and isinstance(c.comparisons[0].operator, (cst.Is, cst.IsNot))}
+        if any(_is_grad(a) and isinstance(a.value, cst.Name) and a.value.value == holder and id(a) not in presence
+               for a in walk(gate.test, cst.Attribute)):
+            return True
+    return False
 
 
 def _is_grad(expr: cst.BaseExpression) -> bool:

@@ -106,9 +106,11 @@ class MissingZeroGrad(Rule):
                 if analysis.steps.renewed_each_iteration(step, loop):
                     return None  # a new model and optimizer per iteration start from empty gradients
                 problem, related = "never zero_grad()", ()
+            elif len({_own_gates(clear, step)[-1:] for clear in clears}) > 1:
+                return None  # clears under different conditions (`accum > 1` before a loop, `accum == 1` in it)
             elif graph.every_iteration(p, head, region):
                 clear = clears[0]
-                own = [(gate, arm) for gate, arm in clear.gates if (gate, arm) not in step.gates]
+                own = _own_gates(clear, step)
                 when = f"when `{clear.module.code(own[-1][0].test)}` {'holds' if own[-1][1] else 'fails'}" if own \
                     else "on some iterations"
                 problem = (f"clears gradients only {when} (line {clear.module.line(clear.node)}), while the step runs "
@@ -124,6 +126,11 @@ class MissingZeroGrad(Rule):
                           (Related(backward.node, "backward() accumulates into .grad", backward.module),) + related,
                           module=step.module)
         return None
+
+
+def _own_gates(event, step) -> tuple:
+    """The `if` arms ``event`` runs in that the step does not."""
+    return tuple((gate, arm) for gate, arm in event.gates if (gate, arm) not in step.gates)
 
 
 @register

@@ -1202,6 +1202,123 @@ trainer = GanTrainer()
 for _ in range(100):
     trainer.step()
 """,
+    "accumulated_steps_flushed_by_a_helper_and_for_the_tail": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+accumulate = 4
+
+
+def flush():
+    optimizer.step()
+    optimizer.zero_grad()
+
+
+for i in range(100):
+    x, y = torch.randn(8, 16), torch.randint(0, 4, (8,))
+    (F.cross_entropy(model(x), y) / accumulate).backward()
+    if (i + 1) % accumulate == 0:
+        flush()
+if (i + 1) % accumulate:
+    flush()
+""",
+    "optimizers_over_disjoint_parameters_stepped_in_turn": """
+gen, value = MLP(16, 4), MLP(16, 1)
+opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3)
+opt_v = torch.optim.Adam(value.parameters(), lr=1e-3)
+for step in range(100):
+    x, y, r = torch.randn(32, 16), torch.randint(0, 4, (32,)), torch.randn(32, 1)
+    loss = F.cross_entropy(gen(x), y) + F.mse_loss(value(x), r)
+    loss.backward()
+    opt_g.step()
+    opt_g.zero_grad()
+    opt_v.step()
+    opt_v.zero_grad()
+""",
+    "backward_and_step_in_exclusive_mode_arms": """
+class Learner:
+    def __init__(self, mode):
+        self.model = MLP()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.mode = mode
+
+    def _backward(self, loss):
+        loss.backward()
+
+    def update(self, x, y):
+        if self.mode == "plain":
+            self.optimizer.zero_grad()
+            F.cross_entropy(self.model(x), y).backward()
+            self.optimizer.step()
+        elif self.mode == "wrapped":
+            self.optimizer.zero_grad()
+            self._backward(F.cross_entropy(self.model(x), y))
+            self.optimizer.step()
+
+
+learner = Learner("plain")
+for step in range(100):
+    learner.update(torch.randn(32, 16), torch.randint(0, 4, (32,)))
+""",
+    "helper_runs_backward_per_task_after_zero_grad": """
+model = MLP(16, 2)
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def backward_per_task(losses, weights):
+    for loss, w in zip(losses, weights):
+        (w * loss).backward(retain_graph=True)
+
+
+for step in range(100):
+    x, y1, y2 = torch.randn(32, 16), torch.randn(32), torch.randn(32)
+    out = model(x)
+    losses = [F.mse_loss(out[:, 0], y1), F.mse_loss(out[:, 1], y2)]
+    optimizer.zero_grad()
+    backward_per_task(losses, [1.0, 0.5])
+    optimizer.step()
+""",
+    "only_non_finite_gradients_dropped_and_logged": """
+import logging
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+skip_nonfinite = True
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    if skip_nonfinite:
+        for name, p in model.named_parameters():
+            if p.grad is not None and not torch.isfinite(p.grad).all():
+                logging.warning("non-finite gradient in %s: left out of this step", name)
+                p.grad = None
+    optimizer.step()
+""",
+    "clears_under_complementary_accumulation_conditions": """
+model = MLP()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+accum_count = 1
+true_batches = [[(torch.randn(8, 16), torch.randint(0, 4, (8,)))] for _ in range(100)]
+for batches in true_batches:
+    if accum_count > 1:
+        optimizer.zero_grad()
+    for x, y in batches:
+        if accum_count == 1:
+            optimizer.zero_grad()
+        (F.cross_entropy(model(x), y) / accum_count).backward()
+    optimizer.step()
+""",
+    "gradients_cleared_by_a_library_zero_grads": """
+from pyro.infer.util import zero_grads
+
+model = MLP()
+params = list(model.parameters())
+optimizer = torch.optim.SGD(params, lr=0.1)
+for step in range(100):
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    zero_grads(params)
+""",
 }
 
 
@@ -1301,6 +1418,20 @@ BROKEN_TWINS = [
      "torch.autograd.grad(score, list(encoder.parameters()))", "GL101"),
     ("augmenting_wrapper_built_beside_the_optimizers_models", "        self.D_aug = Augment(self.D)\n",
      "        self.D_aug = Augment(self.D)\n        self.G.body = nn.Sequential(nn.Linear(8, 16))\n", "GL501"),
+    ("accumulated_steps_flushed_by_a_helper_and_for_the_tail", "    optimizer.step()\n    optimizer.zero_grad()\n",
+     "    optimizer.zero_grad()\n    optimizer.step()\n", "GL201"),
+    ("optimizers_over_disjoint_parameters_stepped_in_turn", "    opt_g.step()\n    opt_g.zero_grad()\n",
+     "    opt_g.zero_grad()\n    opt_g.step()\n", "GL201"),
+    ("backward_and_step_in_exclusive_mode_arms", "backward()\n            self.optimizer.step()\n",
+     "backward()\n            self.optimizer.zero_grad()\n            self.optimizer.step()\n", "GL201"),
+    ("helper_runs_backward_per_task_after_zero_grad", "    optimizer.zero_grad()\n    backward_per_task(losses, [1.0, 0.5])\n",
+     "    backward_per_task(losses, [1.0, 0.5])\n    optimizer.zero_grad()\n", "GL201"),
+    ("only_non_finite_gradients_dropped_and_logged",
+     "            if p.grad is not None and not torch.isfinite(p.grad).all():\n",
+     "            if p.grad is not None:\n", "GL202"),
+    ("clears_under_complementary_accumulation_conditions", "    if accum_count > 1:\n        optimizer.zero_grad()\n",
+     "", "GL203"),
+    ("gradients_cleared_by_a_library_zero_grads", "    zero_grads(params)\n", "", "GL203"),
 ]
 
 
