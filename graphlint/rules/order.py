@@ -182,38 +182,49 @@ class SilentlyGatedStep(Rule):
                "nothing reports the skip; or under a condition the file's values never satisfy.")
 
     def check(self, analysis) -> Iterator[Report]:
-        for graph in analysis.steps.graphs:
-            for step in map(graph.events.get, plain_steps(graph)):
-                if not step.gates:
-                    continue
-                gate, runs_when = step.gates[-1]
-                mod = step.module if gate in step.module.parents else analysis.module  # a caller's `if`: the file's
-                never = _never_opens(analysis, mod, gate, runs_when)
-                if never is not None:
-                    condition = mod.code(gate.test) if runs_when else f"not ({mod.code(gate.test)})"
-                    why, decided = never
-                    yield Report(gate, f"`{step.module.code(step.node)}` runs only if `{condition}`, which never "
-                                 f"holds{why}: the optimizer never steps and nothing trains. Check the values that "
-                                 "decide the condition.",
-                                 (Related(step.node, "the optimizer step that never runs", step.module), *decided),
-                                 module=mod)
-                    continue
-                skipped = _other_arm(gate, runs_when)
-                if skipped is None or _reports(mod, skipped):
-                    continue  # the skip is logged, counted, raised, or spread over an elif chain
-                if _depends_on_gradients(analysis, gate.test, step):
-                    what = ("a condition on gradient values; when it fails the step is skipped silently (the incident "
-                            "shape: zero or NaN gradients → no update, nothing logged). Log or count the skip, or fix "
-                            "the gradients instead of gating.")
-                elif _caps_loss(analysis, mod, gate, runs_when):
-                    what = ("a cap on the loss value; when the loss is above it the step is skipped silently, and a "
-                            "threshold in other units than the loss (a per-token limit on a summed loss) skips every "
-                            "step. Log or count the skip.")
-                else:
-                    continue
+        steps = [step for graph in analysis.steps.graphs for step in map(graph.events.get, plain_steps(graph))]
+        closed = {id(step): _closed_gate(analysis, step) for step in steps}
+        for step in steps:
+            if not step.gates:
+                continue
+            gate, runs_when = step.gates[-1]
+            mod = step.module if gate in step.module.parents else analysis.module  # a caller's `if`: the file's
+            never = closed[id(step)]
+            # another step of the same optimizer that may run (the other arm of `if mode == ...`) trains it
+            if never is not None and all(closed[id(other)] is not None for other in steps if other.detail == step.detail):
                 condition = mod.code(gate.test) if runs_when else f"not ({mod.code(gate.test)})"
-                yield Report(gate, f"`{step.module.code(step.node)}` runs only if `{condition}`, {what}",
-                             (Related(step.node, "the gated optimizer step", step.module),), module=mod)
+                why, decided = never
+                yield Report(gate, f"`{step.module.code(step.node)}` runs only if `{condition}`, which never "
+                             f"holds{why}: the optimizer never steps and nothing trains. Check the values that "
+                             "decide the condition.",
+                             (Related(step.node, "the optimizer step that never runs", step.module), *decided),
+                             module=mod)
+                continue
+            skipped = _other_arm(gate, runs_when)
+            if skipped is None or _reports(mod, skipped):
+                continue  # the skip is logged, counted, raised, or spread over an elif chain
+            if _depends_on_gradients(analysis, gate.test, step):
+                what = ("a condition on gradient values; when it fails the step is skipped silently (the incident "
+                        "shape: zero or NaN gradients → no update, nothing logged). Log or count the skip, or fix "
+                        "the gradients instead of gating.")
+            elif _caps_loss(analysis, mod, gate, runs_when):
+                what = ("a cap on the loss value; when the loss is above it the step is skipped silently, and a "
+                        "threshold in other units than the loss (a per-token limit on a summed loss) skips every "
+                        "step. Log or count the skip.")
+            else:
+                continue
+            condition = mod.code(gate.test) if runs_when else f"not ({mod.code(gate.test)})"
+            yield Report(gate, f"`{step.module.code(step.node)}` runs only if `{condition}`, {what}",
+                         (Related(step.node, "the gated optimizer step", step.module),), module=mod)
+
+
+def _closed_gate(analysis, step) -> tuple[str, tuple[Related, ...]] | None:
+    """Why the innermost `if` around a step never lets it run (see `_never_opens`); None when it may."""
+    if not step.gates:
+        return None
+    gate, runs_when = step.gates[-1]
+    mod = step.module if gate in step.module.parents else analysis.module
+    return _never_opens(analysis, mod, gate, runs_when)
 
 
 def _never_opens(analysis, mod, gate: cst.If, runs_when: bool) -> tuple[str, tuple[Related, ...]] | None:
