@@ -1,0 +1,103 @@
+"""Parameter state and movement: every parameter the tracer knows, its gradient history, and whether it moved.
+
+"Moved" compares the value after the run with a fingerprint taken just before the first
+optimizer step. The fingerprint is a fixed-size reduction of the values (no copy of the
+parameter), so memory stays O(1) per parameter.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import torch
+
+INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def fingerprint(t: torch.Tensor):
+    """Two numbers that change when any element changes; O(1) memory (reductions, no copy)."""
+    try:
+        d = t.detach()
+        if d.is_complex():
+            d = torch.view_as_real(d)
+        bits = d.view(INT_VIEW[d.element_size()]) if d.is_floating_point() else d
+        total = d.double().sum().item() if d.numel() < 1 else d.sum(dtype=torch.float64).item()
+        return int(bits.sum(dtype=torch.int64).item()), struct.pack("d", total)
+    except (RuntimeError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class ParamState:
+    tensor: torch.Tensor
+    order: int
+    baseline: tuple | None = None  # (version, data_ptr, fingerprint)
+    baseline_at_step: bool = False
+    moved: bool = False
+    reach_count: int = 0
+    flat_reach_count: int = 0  # reached only through zero-derivative ops
+    backward_with_grad: int = 0  # backward calls after which its grad was nonzero
+    backward_nonfinite: int = 0
+    grad_norm: float | None = None  # after the last backward that gave it a grad
+    grad_norm_at_step: float | None = None
+    steps_ran: int = 0  # optimizer steps that ran while it was held
+    steps_with_grad: int = 0  # ... with a nonzero finite gradient present
+    steps_lr_nonzero: int = 0  # ... with a nonzero gradient and nonzero lr
+    zeroed_by_zero_grad: int = 0  # nonzero after backward, cleared by zero_grad() before step
+    zeroed_other: int = 0  # nonzero after backward, gone at step without zero_grad()
+    last_backward_event: int = -1
+    last_clear_event: int = -1
+    grad_after_backward: float | None = None  # norm right after the last backward (nan kept)
+
+
+def grad_norms(grads) -> list[float]:
+    """One norm per gradient (a single foreach kernel when all are dense)."""
+    if not grads:
+        return []
+    if all(not g.is_sparse for g in grads):
+        return torch.stack([n.double() for n in torch._foreach_norm(grads)]).tolist()
+    return [g.coalesce().values().norm().item() if g.is_sparse else g.norm().item() for g in grads]
+
+
+class ParamTable(dict):
+    """id(parameter) -> ParamState, in registration order; reads values with the tracer paused."""
+
+    def __init__(self, pause):
+        super().__init__()
+        self.pause = pause
+        self.after_first_step = False  # a parameter first seen later gets its baseline when seen
+
+    def add(self, p: torch.Tensor) -> ParamState:
+        st = self.get(id(p))
+        if st is None:
+            st = ParamState(tensor=p, order=len(self))
+            st.baseline = self._state_of(p)
+            st.baseline_at_step = self.after_first_step
+            self[id(p)] = st
+        return st
+
+    def _state_of(self, p: torch.Tensor):
+        with self.pause, torch.no_grad():
+            return (p._version, p.data_ptr(), fingerprint(p))
+
+    def rebaseline(self) -> None:
+        """Take 'the value before the first step' for every parameter known now."""
+        self.after_first_step = True
+        for st in self.values():
+            if not st.baseline_at_step:
+                st.baseline = self._state_of(st.tensor)
+                st.baseline_at_step = True
+
+    def update_moved(self, recheck: bool = True) -> None:
+        """Compare with the baseline; between steps (recheck=False) a parameter seen moving is not re-read."""
+        with self.pause, torch.no_grad():
+            for st in self.values():
+                if st.baseline is None or (st.moved and not recheck):
+                    continue
+                version, ptr, fp = st.baseline
+                p = st.tensor
+                if p._version == version and p.data_ptr() == ptr:
+                    st.moved = False
+                    continue
+                now = fingerprint(p)
+                st.moved = now is None or fp is None or now != fp
