@@ -28,6 +28,7 @@ SHAPE_OPS = {"size", "dim", "numel", "shape", "dtype", "device", "is_floating_po
              "__deepcopy__", "__setstate__", "_is_view", "is_complex", "nbytes", "itemsize"}
 REWRAP_WORDS = ("tensor(", "Tensor(", "as_tensor(", "from_numpy(")
 WALKS_PER_SITE = 4  # one line may cut several graphs (`a.item() + b.item()`); later hits repeat the first ones
+ESCAPED_LIMIT = 4096  # Python values remembered per backward window (a .tolist() of a big tensor: its first ones)
 
 
 @dataclass
@@ -80,6 +81,9 @@ class TagStore:
             pass
 
 
+_op_names: dict = {}  # func -> op_name(func): a few hundred distinct torch functions in a run
+
+
 def op_name(func) -> str:
     name = getattr(func, "__name__", "")
     if name in ("__get__", "__set__"):
@@ -120,6 +124,9 @@ class CutRecorder:
         self.retention_sites: dict[tuple, dict] = {}
         self.mutation_sites: dict[tuple, int] = {}
         self.grad_off_stack: list = []  # where each open no_grad()/inference_mode() block was entered
+        # Python values handed out by a scalar escape since the last backward(): id -> (value, site id).
+        # Holding the value keeps its id unique; a torch call that takes one back derives from that cut.
+        self.escaped: dict[int, tuple] = {}
 
     def observe(self, func, args, kwargs, out) -> None:
         """Classify one torch call; cheap unless its inputs are on the graph or tainted."""
@@ -127,19 +134,26 @@ class CutRecorder:
         taint = None
         backwarded = False
         grad_tagged = None
+        taint_tags, backwarded_tags, grad_tags = self.taint._d, self.backwarded._d, self.grads._d
         for t in tensors_in(args, kwargs):
             if t.requires_grad:
                 graph_in = graph_in or []
                 graph_in.append(t)
-            if self.taint:
+            if taint_tags:
                 s = self.taint.get(t)
                 if s:
                     taint = s if taint is None else taint | s
-            if self.backwarded and self.backwarded.get(t):
+            if backwarded_tags and self.backwarded.get(t):
                 backwarded = True
-            if self.grads and self.grads.get(t):
+            if grad_tags and self.grads.get(t):
                 grad_tagged = t
-        name = op_name(func)
+        if self.escaped:
+            returned = self._escaped_in(args, kwargs)
+            if returned:
+                taint = returned if taint is None else taint | returned
+        name = _op_names.get(func)
+        if name is None:
+            name = _op_names[func] = op_name(func)
         if name == "__get__:grad" and isinstance(out, torch.Tensor):
             self.grads.set(out, True)
             return
@@ -151,6 +165,10 @@ class CutRecorder:
                 self.tracer.grads_cleared_by_hand()
             self._grad_mutation()
             return
+        if graph_in is None and name in REWRAP_OPS and isinstance(out, torch.Tensor) and out.requires_grad:
+            escapes = self._window_escapes()  # a loss forced to require grad, built from escaped numbers
+            if escapes:
+                taint = escapes if taint is None else taint | escapes
         if graph_in is None and taint is None:
             return
         if name in SHAPE_OPS or name.startswith(("__get__", "__set__")) and name != "__get__:data":
@@ -163,15 +181,44 @@ class CutRecorder:
         if site is not None:
             self.window_sites.add(site.id)
             taint = frozenset({site.id}) if taint is None else taint | {site.id}
+            if not out_tensors and site.kind in ("scalar-escape", "rewrap"):
+                self._remember_escaped(out, site.id)
         if backwarded and any(o.requires_grad for o in out_tensors):
             self._retention_site()
+        params = self.tracer.params
         for o in out_tensors:
-            if o.requires_grad and o.is_leaf:
-                continue  # never tag parameters or user leaves
+            if o.requires_grad and o.is_leaf and (id(o) in params or any(o is a for a in args)):
+                continue  # never tag parameters, nor a leaf an in-place op returned
             if taint is not None:
                 self.taint.set(o, taint)
             if backwarded and o.requires_grad:
                 self.backwarded.set(o, True)
+
+    def _remember_escaped(self, value, site_id: int) -> None:
+        """Floats, arrays and lists of floats that left the graph; ints are skipped (small ints are shared)."""
+        pending = [value]
+        while pending and len(self.escaped) < ESCAPED_LIMIT:
+            v = pending.pop()
+            if isinstance(v, list):
+                pending.extend(v[:ESCAPED_LIMIT])
+            elif not isinstance(v, (float, complex)) and type(v).__module__ != "numpy":
+                continue
+            self.escaped[id(v)] = (v, site_id)
+
+    def _escaped_in(self, args, kwargs) -> frozenset | None:
+        """Ids of the cuts whose escaped values this call takes back (directly or in a list/tuple)."""
+        escaped = self.escaped
+        found = None
+        for a in (*args, *kwargs.values()):
+            for v in a if isinstance(a, (list, tuple)) else (a,):
+                e = escaped.get(id(v))
+                if e is not None and e[0] is v:
+                    found = {e[1]} if found is None else found | {e[1]}
+        return frozenset(found) if found else None
+
+    def _window_escapes(self) -> frozenset | None:
+        ids = frozenset(sid for sid in self.window_sites if self.site_by_id[sid].kind == "scalar-escape")
+        return ids or None
 
     def _classify(self, name, graph_in, out, out_tensors) -> Site | None:
         if not torch.is_grad_enabled():
@@ -255,3 +302,4 @@ class CutRecorder:
         for sid in self.window_sites:
             self.site_by_id[sid].preceded_backward += 1
         self.window_sites = set()
+        self.escaped = {}

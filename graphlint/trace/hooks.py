@@ -18,20 +18,23 @@ class StopTracing(BaseException):
 
 
 class Pause:
-    """While entered, the function mode ignores torch calls (the tracer's own reads); re-entrant."""
+    """While entered, torch calls skip the function mode entirely (the tracer's own reads); re-entrant."""
 
     __slots__ = ("on", "_saved")
 
     def __init__(self):
         self.on = False
-        self._saved: list[bool] = []
+        self._saved: list = []
 
     def __enter__(self) -> None:
-        self._saved.append(self.on)
+        guard = torch._C.DisableTorchFunction()  # no dispatch at all: cheaper than a mode that returns at once
+        guard.__enter__()
+        self._saved.append((self.on, guard))
         self.on = True
 
     def __exit__(self, *exc) -> None:
-        self.on = self._saved.pop()
+        self.on, guard = self._saved.pop()
+        guard.__exit__(*exc)
 
 
 class _CutMode(TorchFunctionMode):
@@ -46,8 +49,8 @@ class _CutMode(TorchFunctionMode):
             kwargs = {}
         out = func(*args, **kwargs)
         tr = self.tracer
-        if tr.pause.on:
-            return out
+        if tr.pause.on or (tr.in_step and not torch.is_grad_enabled()):
+            return out  # the tracer's own reads; an optimizer's update arithmetic (a closure's forward is seen)
         try:
             tr.cuts.observe(func, args, kwargs, out)
         except StopTracing:

@@ -15,13 +15,15 @@ INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
 def fingerprint(t: torch.Tensor):
-    """Two numbers that change when any element changes; O(1) memory (reductions, no copy)."""
+    """Two numbers read from the values themselves (not the version counter, which fused optimizers
+    do not bump): the integer sum of the element bit patterns, exact, so that any change of a single
+    element shows, and the float64 sum. O(1) memory: reductions, no copy of the parameter."""
     try:
         d = t.detach()
         if d.is_complex():
             d = torch.view_as_real(d)
         bits = d.view(INT_VIEW[d.element_size()]) if d.is_floating_point() else d
-        total = d.double().sum().item() if d.numel() < 1 else d.sum(dtype=torch.float64).item()
+        total = d.sum(dtype=torch.float64).item() if d.numel() else 0.0
         return int(bits.sum(dtype=torch.int64).item()), struct.pack("d", total)
     except (RuntimeError, KeyError, TypeError):
         return None
@@ -31,7 +33,7 @@ def fingerprint(t: torch.Tensor):
 class ParamState:
     tensor: torch.Tensor
     order: int
-    baseline: tuple | None = None  # (version, data_ptr, fingerprint)
+    baseline: tuple | None = None  # fingerprint of the value before the first step
     baseline_at_step: bool = False
     moved: bool = False
     reach_count: int = 0
@@ -55,7 +57,10 @@ def grad_norms(grads) -> list[float]:
     if not grads:
         return []
     if all(not g.is_sparse for g in grads):
-        return torch.stack([n.double() for n in torch._foreach_norm(grads)]).tolist()
+        norms = torch._foreach_norm(grads)
+        if len({n.dtype for n in norms}) == 1:
+            return torch.stack(norms).tolist()
+        return torch.stack([n.double() for n in norms]).tolist()
     return [g.coalesce().values().norm().item() if g.is_sparse else g.norm().item() for g in grads]
 
 
@@ -78,7 +83,7 @@ class ParamTable(dict):
 
     def _state_of(self, p: torch.Tensor):
         with self.pause, torch.no_grad():
-            return (p._version, p.data_ptr(), fingerprint(p))
+            return fingerprint(p)
 
     def rebaseline(self) -> None:
         """Take 'the value before the first step' for every parameter known now."""
@@ -89,15 +94,12 @@ class ParamTable(dict):
                 st.baseline_at_step = True
 
     def update_moved(self, recheck: bool = True) -> None:
-        """Compare with the baseline; between steps (recheck=False) a parameter seen moving is not re-read."""
-        with self.pause, torch.no_grad():
-            for st in self.values():
-                if st.baseline is None or (st.moved and not recheck):
-                    continue
-                version, ptr, fp = st.baseline
-                p = st.tensor
-                if p._version == version and p.data_ptr() == ptr:
-                    st.moved = False
-                    continue
-                now = fingerprint(p)
-                st.moved = now is None or fp is None or now != fp
+        """Compare each value with its baseline; between steps (recheck=False) one seen moving is not re-read.
+
+        A value that could not be read (None) counts as moved: graphlint says nothing it cannot show.
+        """
+        for st in self.values():
+            if st.moved and not recheck:
+                continue
+            now = self._state_of(st.tensor)
+            st.moved = now is None or st.baseline is None or now != st.baseline

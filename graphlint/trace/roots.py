@@ -39,7 +39,8 @@ class RootTable:
             self.current_root = module
         elif self.current_root is not None and id(module) not in self.unregistered_module_ids:
             known = self.root_modules.get(id(self.current_root), set())
-            if id(module) not in known:
+            if id(module) not in known and next(module.parameters(), None) is not None:
+                # a module with parameters that is not (yet) the root's: re-read the root's submodules
                 known = self.root_modules[id(self.current_root)] = {id(m) for m in self.current_root.modules()}
                 for p in self.current_root.parameters():
                     self.params.add(p)

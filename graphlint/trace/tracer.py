@@ -12,8 +12,9 @@ The Tracer owns the facts and handles the events that hooks.py turns torch's cal
 Cost model: the function mode looks at every torch call but only does work (a stack walk,
 a graph walk) for calls that cut the graph, once per source line and op. Per step it walks
 each loss graph once (bounded, see graphwalk.py), takes one foreach-norm of all gradients
-after backward and at step time, and checks whether parameters moved with their version
-counter first and a two-number fingerprint only when the counter changed.
+after backward and at step time, and checks whether parameters moved from their values (a
+two-number fingerprint; version counters miss fused optimizers), re-reading between steps only
+the parameters not yet seen moving.
 """
 from __future__ import annotations
 
