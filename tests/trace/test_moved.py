@@ -135,3 +135,57 @@ def test_fused_adamw_through_the_cli(tmp_path):
     """)
     assert rc == 0, doc["findings"]
     assert [p["moved"] for p in doc["parameters"]] == [True] * 4
+
+
+def test_the_fingerprint_sees_one_element_and_is_fixed_size():
+    from graphlint.trace.params import fingerprint
+
+    big = torch.randn(1000, 100)
+    before = fingerprint(big)
+    big[517, 3] = torch.nextafter(big[517, 3], torch.tensor(float("inf")))  # one ulp, one element
+    after = fingerprint(big)
+    big[517, 3] = torch.nextafter(big[517, 3], torch.tensor(float("-inf")))
+    assert before != after and fingerprint(big) == before
+    assert len(before) == 2 and fingerprint(torch.randn(3)) is not None
+    assert fingerprint(torch.zeros(0)) == fingerprint(torch.zeros(0, 5))
+
+
+HF_TRAINER = """
+    import tempfile
+    import torch
+    from torch.utils.data import Dataset
+    from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+
+    torch.manual_seed(0)
+
+    class Sentences(Dataset):
+        def __init__(self):
+            self.ids = torch.randint(5, 128, (64, 16))
+
+        def __len__(self):
+            return len(self.ids)
+
+        def __getitem__(self, i):
+            return {"input_ids": self.ids[i], "labels": (self.ids[i, 0] > 64).long()}
+
+    config = BertConfig(vocab_size=128, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=32, num_labels=2)
+    model = BertForSequenceClassification(config)
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(output_dir=out, max_steps=4, per_device_train_batch_size=8, learning_rate=1e-3,
+                                 report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True)
+        trainer = Trainer(model=model, args=args, train_dataset=Sentences())
+        trainer.train()
+        print("optimizer", type(trainer.optimizer.optimizer if hasattr(trainer.optimizer, "optimizer")
+                                else trainer.optimizer).__name__, trainer.args.optim)
+"""
+
+
+def test_hugging_face_trainer_with_its_default_fused_adamw(tmp_path, capfd):
+    pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    _, doc, _ = run_cli(tmp_path, HF_TRAINER, "--steps", "0")
+    script_output = capfd.readouterr().out
+    assert "FUSED" in script_output.upper(), script_output  # the Trainer's default: what version counters miss
+    trained = [p for p in doc["parameters"] if p["in_optimizer"] and p["reachable"]]
+    assert len(trained) > 10 and all(p["moved"] for p in trained), [p["name"] for p in trained if not p["moved"]]
