@@ -124,3 +124,16 @@ def test_multi_term_loss_through_the_cli(tmp_path):
     still = {p["name"]: p["cause"] for p in doc["parameters"] if not p["moved"]}
     assert still == {"Net.head_b.weight": "backward-missing", "Net.head_b.bias": "backward-missing"}
     assert {f["category"] for f in doc["findings"] if f["severity"] == "error"} == {"backward-missing"}
+
+
+def test_escaped_numbers_are_followed_by_identity_and_ints_never():
+    from graphlint.trace.cuts import CutRecorder
+
+    cuts = CutRecorder(tracer=None)
+    first, inner = 1.5, 2.5
+    cuts._remember_escaped([first, [inner, 3], 7], site_id=4)
+    assert cuts._escaped_in((torch.ones(1), first), {}) == {4}
+    assert cuts._escaped_in(([0.0, inner],), {}) == {4}  # inside a list handed to torch.tensor
+    assert cuts._escaped_in((float("1.5"), 3, 7), {}) is None  # an equal float is another object; ints are shared
+    cuts.close_window()
+    assert cuts._escaped_in((first,), {}) is None  # forgotten at the next backward()
