@@ -8,6 +8,7 @@ The Tracer owns the facts and handles the events that hooks.py turns torch's cal
   roots.py   which modules ran, and parameters hidden from .parameters()
   cuts.py    torch calls that cut the graph, and where their outputs flowed
   facts.py   the facts as plain data, for explain.py
+  frames.py  which line of the user's code a call came from
 
 Cost model: the function mode looks at every torch call but only does work (a stack walk,
 a graph walk) for calls that cut the graph, once per source line and op. Per step it walks
