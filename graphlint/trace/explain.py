@@ -14,16 +14,18 @@ the report gives the first in PRECEDENCE (`_Explainer.cause`), the one place tha
                       the parameter only feeds a value that left the graph as a Python number
                       which never came back into a loss (a loss term logged with .item() but
                       left out of the tensor that backward() ran on)
-  unused-param        unreachable and nothing above explains it, or its gradient was always 0
   zero-grad-order     it had a gradient after backward, and zero_grad() cleared it before step
   grad-mutation       it had a gradient (or NaN) after backward, and something else zeroed,
                       replaced or dropped it before step
+  unused-param        unreachable and nothing above explains it, or its gradient was always 0
   step-gate           it had a gradient, but optimizer.step() never ran (a condition around
                       it, or a GradScaler that skipped every step for inf/NaN)
   lr-zero             steps ran with its gradient, but its group's learning rate was 0 each time
 
 A flowed cut beats backward-missing: the value was meant to reach the loss and the cut is
-what stopped it; backward-missing beats unused-param: the parameter did compute something.
+what stopped it; backward-missing beats unused-param: the parameter did compute something; a
+gradient cleared before step() (zero-grad-order, grad-mutation) beats a gradient that was 0: the
+clearing is what the user must fix first, and it hides every other gradient too.
 """
 from __future__ import annotations
 
@@ -52,8 +54,8 @@ RULES = {
 }
 CUT_KINDS = ("detach", "scalar-escape", "rewrap", "no-grad", "non-differentiable")
 UNTAINTABLE = ("rewrap",)  # element-wise conversions inside a tensor constructor: matched by time window
-PRECEDENCE = ("frozen", "optimizer-coverage", *CUT_KINDS, "backward-missing", "unused-param", "zero-grad-order",
-              "grad-mutation", "step-gate", "lr-zero")
+PRECEDENCE = ("frozen", "optimizer-coverage", *CUT_KINDS, "backward-missing", "zero-grad-order", "grad-mutation",
+              "unused-param", "step-gate", "lr-zero")
 OP_WORDS = {
     "detach": ".detach()", "detach_": ".detach_()", "data": ".data", "item": ".item()", "tolist": ".tolist()",
     "numpy": ".numpy()", "__float__": "float()", "__int__": "int()", "__index__": "an integer conversion",

@@ -137,3 +137,25 @@ def test_escaped_numbers_are_followed_by_identity_and_ints_never():
     assert cuts._escaped_in((float("1.5"), 3, 7), {}) is None  # an equal float is another object; ints are shared
     cuts.close_window()
     assert cuts._escaped_in((first,), {}) is None  # forgotten at the next backward()
+
+
+def test_a_cleared_gradient_beats_a_gradient_that_was_zero():
+    """A siamese difference gives the last bias an exactly-zero gradient; zero_grad() before step() clears all."""
+    from graphlint.trace.explain import build_report
+    from graphlint.trace.tracer import Tracer
+
+    encoder = nn.Linear(4, 3)
+    opt = torch.optim.SGD(encoder.parameters(), lr=0.1)
+    x1, x2 = torch.randn(8, 4), torch.randn(8, 4)
+    tracer = Tracer().install()
+    try:
+        for _ in range(3):
+            ((encoder(x1) - encoder(x2)) ** 2).mean().backward()
+            opt.zero_grad()
+            opt.step()
+    finally:
+        tracer.uninstall()
+    facts = tracer.facts()
+    report = TraceReport(*build_report(facts))
+    assert still_causes(report) == {"Linear.weight": "zero-grad-order", "Linear.bias": "zero-grad-order"}
+    assert holding(facts, "Linear.bias") == {"zero-grad-order", "unused-param"}
