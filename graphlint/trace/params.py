@@ -14,20 +14,33 @@ import torch
 from graphlint.trace.distributed import local_shard
 
 INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+SQUARE_CHUNK = 1 << 20  # elements squared at a time: an 8 MiB temporary, whatever the parameter's size
 
 
 def fingerprint(t: torch.Tensor):
-    """Two numbers read from the values themselves (not the version counter, which fused optimizers
+    """Three numbers read from the values themselves (not the version counter, which fused optimizers
     do not bump): the integer sum of the element bit patterns, exact, so that any change of a single
-    element shows, and the float64 sum. O(1) memory: reductions, no copy of the parameter. A DTensor
-    is read through its local shard: reading the whole would start a collective."""
+    element shows; the int64 sum of the squares of their 32-bit words, which two elements moving by
+    equal and opposite amounts (a 2-class bias under Adam, [a+d, b-d]) change although both plain
+    sums stay put; and the float64 sum. Only a permutation of the values leaves all three unchanged.
+
+    A DTensor is read through its local shard: reading the whole would start a collective. O(1)
+    memory: reductions, and the squares are taken SQUARE_CHUNK elements at a time.
+    """
     try:
         d = local_shard(t).detach()
         if d.is_complex():
             d = torch.view_as_real(d)
         bits = d.view(INT_VIEW[d.element_size()]) if d.is_floating_point() else d
         total = d.sum(dtype=torch.float64).item() if d.numel() else 0.0
-        return int(bits.sum(dtype=torch.int64).item()), struct.pack("d", total)
+        words = bits.reshape(-1)
+        if words.element_size() == 8:  # squared in 32-bit halves: a 64-bit square wraps, and for steps of a
+            words = words.view(torch.int32)  # power of two ulps its change is a multiple of 2**64
+        squares = torch.zeros((), dtype=torch.int64, device=bits.device)
+        for chunk in words.split(SQUARE_CHUNK):
+            c = chunk.to(torch.int64)  # a copy: 8 bytes from 4 or fewer, so never the parameter itself
+            squares += c.mul_(c).sum()
+        return int(bits.sum(dtype=torch.int64).item()), int(squares.item()), struct.pack("d", total)
     except (RuntimeError, KeyError, TypeError):
         return None
 

@@ -14,7 +14,7 @@ Cost model: the function mode looks at every torch call but only does work (a st
 a graph walk) for calls that cut the graph, once per source line and op. Per step it walks
 each loss graph once (bounded, see graphwalk.py), takes one foreach-norm of all gradients
 after backward and at step time, and checks whether parameters moved from their values (a
-two-number fingerprint; version counters miss fused optimizers), re-reading between steps only
+three-number fingerprint; version counters miss fused optimizers), re-reading between steps only
 the parameters not yet seen moving.
 """
 from __future__ import annotations

@@ -146,8 +146,26 @@ def test_the_fingerprint_sees_one_element_and_is_fixed_size():
     after = fingerprint(big)
     big[517, 3] = torch.nextafter(big[517, 3], torch.tensor(float("-inf")))
     assert before != after and fingerprint(big) == before
-    assert len(before) == 2 and fingerprint(torch.randn(3)) is not None
+    assert len(before) == 3 and fingerprint(torch.randn(3)) is not None
     assert fingerprint(torch.zeros(0)) == fingerprint(torch.zeros(0, 5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_the_fingerprint_sees_two_elements_moving_by_equal_and_opposite_amounts(dtype):
+    """A 2-class bias under Adam moves as [a+d, b-d]: with a and b of one exponent, the sum of the bit
+    patterns and the float sum are both unchanged, exactly; the parameter still moved."""
+    from graphlint.trace.params import fingerprint
+
+    bias = torch.tensor([0.3125, 0.375], dtype=dtype)  # both in [0.25, 0.5): one exponent, one ulp size
+    before = fingerprint(bias)
+    step = 2.0 ** -6  # exact in every dtype here, and keeps both values inside [0.25, 0.5)
+    bias += torch.tensor([step, -step], dtype=dtype)
+    after = fingerprint(bias)
+    assert bias.tolist() == [0.3125 + step, 0.375 - step]
+    assert (after[0], after[2]) == (before[0], before[2])  # the cancelling case: both plain sums unchanged
+    assert after != before
+    bias -= torch.tensor([step, -step], dtype=dtype)
+    assert fingerprint(bias) == before
 
 
 HF_TRAINER = """
