@@ -64,10 +64,17 @@ def run_child(script: str | None, module: str | None, args: list[str], steps: in
     env["PYTHONPATH"] = os.pathsep.join([PACKAGE_PARENT, *filter(None, [env.get("PYTHONPATH")])])
     proc = subprocess.Popen(cmd, env=env, preexec_fn=_raise_stack_limit if os.name == "posix" else None)
     try:
+        _import_reporters()
         return proc.wait()
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGINT)
         return proc.wait()
+
+
+def _import_reporters() -> None:
+    """Import what writing the report needs (networkx for the picture) while the script runs, so
+    that the parent's imports add no wall time to the traced run."""
+    from graphlint.report import graph_render, trace_text  # noqa: F401
 
 
 def read_records(path: str) -> list[dict]:

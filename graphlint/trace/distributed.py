@@ -81,7 +81,7 @@ def crash_facts(tracer, exc: BaseException) -> dict:
     message = str(exc)
     if DDP_REDUCTION_ERROR not in message:
         return {}
-    ddps = [r["module"] for r in tracer.roots.values() if hasattr(r["module"], "reducer")]
+    ddps = [r["module"] for r in tracer.roots.roots.values() if hasattr(r["module"], "reducer")]
     unreduced: dict[str, list[int]] = {}
     for rank, indices in DDP_UNREDUCED.findall(message):
         for ddp in ddps:

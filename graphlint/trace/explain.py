@@ -1,23 +1,31 @@
 """Turn the tracer's facts (plain data, no torch) into the runtime report: a cause per parameter and findings.
 
-The cause of a parameter that did not move is the first that applies, in this order:
+Every cause that holds for a parameter that did not move is gathered (`_Explainer.holding`);
+the report gives the first in PRECEDENCE (`_Explainer.cause`), the one place that orders them:
 
- 1. `frozen`             requires_grad is False (or: no optimizer holds any parameter of its
-                         module and no loss reaches it: a target, teacher or EMA copy, quiet)
- 2. `optimizer-coverage` no optimizer holds it, yet it gets gradients or its module's other
-                         parameters are optimized
- 3. `backward-missing`   backward() never ran, or never reached any parameter of its module
-                         and no cut explains that
- 4. a cut category       unreachable from every loss, and a recorded cut whose output flowed
-                         into a loss (`detach`, `scalar-escape`, `rewrap`, `no-grad`,
-                         `non-differentiable`) has it upstream
-    `unused-param`       unreachable, no cut explains it, other parameters of its module are reached
- 5. `zero-grad-order`    it had a gradient after backward, and zero_grad() cleared it before step
-    `grad-mutation`      it had a gradient (or NaN) after backward, and something else zeroed,
-                         replaced or dropped it before step
- 6. `step-gate`          it had a gradient, but optimizer.step() never ran (a condition around
-                         it, or a GradScaler that skipped every step for inf/NaN)
- 7. `lr-zero`            steps ran with its gradient, but its group's learning rate was 0 each time
+  frozen              requires_grad is False (or: no optimizer holds any parameter of its
+                      module and no loss reaches it: a target, teacher or EMA copy, quiet)
+  optimizer-coverage  no optimizer holds it, yet it gets gradients or its module's other
+                      parameters are optimized
+  a cut category      unreachable from every loss, and a recorded cut whose output flowed into
+                      a loss has it upstream: `detach`, `scalar-escape`, `rewrap`, `no-grad`,
+                      `non-differentiable` (in that order when several flowed)
+  backward-missing    backward() never ran; or it never reached any parameter of its module; or
+                      the parameter only feeds a value that left the graph as a Python number
+                      which never came back into a loss (a loss term logged with .item() but
+                      left out of the tensor that backward() ran on)
+  zero-grad-order     it had a gradient after backward, and zero_grad() cleared it before step
+  grad-mutation       it had a gradient (or NaN) after backward, and something else zeroed,
+                      replaced or dropped it before step
+  unused-param        unreachable and nothing above explains it, or its gradient was always 0
+  step-gate           it had a gradient, but optimizer.step() never ran (a condition around
+                      it, or a GradScaler that skipped every step for inf/NaN)
+  lr-zero             steps ran with its gradient, but its group's learning rate was 0 each time
+
+A flowed cut beats backward-missing: the value was meant to reach the loss and the cut is
+what stopped it; backward-missing beats unused-param: the parameter did compute something; a
+gradient cleared before step() (zero-grad-order, grad-mutation) beats a gradient that was 0: the
+clearing is what the user must fix first, and it hides every other gradient too.
 """
 from __future__ import annotations
 
@@ -45,7 +53,9 @@ RULES = {
     "graph-retention": ("GLT401", "runtime-graph-retention"),
 }
 CUT_KINDS = ("detach", "scalar-escape", "rewrap", "no-grad", "non-differentiable")
-UNTAINTABLE = ("scalar-escape", "rewrap")  # Python values: matched by time window, not by flow
+UNTAINTABLE = ("rewrap",)  # element-wise conversions inside a tensor constructor: matched by time window
+PRECEDENCE = ("frozen", "optimizer-coverage", *CUT_KINDS, "backward-missing", "zero-grad-order", "grad-mutation",
+              "unused-param", "step-gate", "lr-zero")
 OP_WORDS = {
     "detach": ".detach()", "detach_": ".detach_()", "data": ".data", "item": ".item()", "tolist": ".tolist()",
     "numpy": ".numpy()", "__float__": "float()", "__int__": "int()", "__index__": "an integer conversion",
@@ -94,55 +104,80 @@ class _Explainer:
         return members
 
     def cause(self, p) -> tuple[str | None, str, dict | None]:
-        """(category, explanation, site) for a parameter that did not move."""
+        """(category, explanation, site) for a parameter that did not move: the first in PRECEDENCE that holds."""
+        return min(self.holding(p), key=lambda c: PRECEDENCE.index(c[0]), default=(
+            None, "steps ran with a nonzero gradient and learning rate, yet its value is unchanged "
+            "(something restores it after the step?)", None))
+
+    def holding(self, p):
+        """Every cause that holds for a parameter that did not move, in no particular order."""
         f = self.f
         unit = p.get("unit")
         siblings = self.unit_members(unit) if unit else [p]
         if not p["requires_grad"]:
-            return "frozen", "requires_grad is False, so it is frozen on purpose or by mistake", None
+            yield "frozen", "requires_grad is False, so it is frozen on purpose or by mistake", None
         if not p["optimizers"]:
             if self.reached(p) or p["backward_with_grad"] or any(s["optimizers"] for s in siblings):
                 held = " (the optimizer holds other parameters of this module)" if any(
                     s["optimizers"] for s in siblings) else ""
-                return ("optimizer-coverage", "no optimizer holds it" + held +
-                        (f"; it did get gradients (norm {format_measure(p['grad_norm'])})" if p["backward_with_grad"] else ""),
-                        None)
-            return ("frozen", f"not trained by this script: no optimizer holds any parameter of {unit or 'it'} "
-                    "and no loss reaches it (a target, teacher or EMA network)", QUIET_FROZEN)
+                yield ("optimizer-coverage", "no optimizer holds it" + held +
+                       (f"; it did get gradients (norm {format_measure(p['grad_norm'])})" if p["backward_with_grad"] else ""),
+                       None)
+            else:
+                yield ("frozen", f"not trained by this script: no optimizer holds any parameter of {unit or 'it'} "
+                       "and no loss reaches it (a target, teacher or EMA network)", QUIET_FROZEN)
+            return
         if f.get("backward_calls", 0) == 0:
-            return "backward-missing", "backward() was never called, so it never got a gradient", None
+            yield "backward-missing", "backward() was never called, so it never got a gradient", None
+            return
         if not self.reached(p):
-            site = self.cut_for(p)
-            if site is not None:
-                return site["kind"], self.cut_sentence(site, p), site
-            if not any(self.reached(s) for s in siblings):
-                if f.get("leaf_rooted_backwards"):
-                    return ("rewrap", "backward() ran on a fresh leaf tensor built from plain values, "
-                            "so no parameter is reachable from the loss", None)
-                return ("backward-missing", f"backward() never reached any parameter of {unit}: "
-                        "the tensor it ran on does not depend on this module's output", None)
-            return ("unused-param", "the loss's autograd graph never reaches it: it took no part in "
-                    "computing any loss (module not called, or branch not taken)", None)
+            yield from self.unreached(p, siblings)
+        else:
+            yield from self.reached_but_still(p)
+
+    def unreached(self, p, siblings):
+        site = self.cut_for(p)
+        if site is not None:
+            yield site["kind"], self.cut_sentence(site, p), site
+        escape = self.unreturned_escape(p)
+        if escape is not None:
+            yield ("backward-missing", f"backward() runs on a loss that does not depend on it: it only feeds "
+                   f"{op_words(escape['op'])} at {where(escape['path'], escape['line'])}, a Python number that "
+                   "never comes back into a loss (a loss term left out of the tensor backward() runs on?)", None)
+        if any(self.reached(s) for s in siblings):
+            yield ("unused-param", "the loss's autograd graph never reaches it: it took no part in "
+                   "computing any loss (module not called, or branch not taken)", None)
+        elif self.f.get("leaf_rooted_backwards"):
+            yield ("rewrap", "backward() ran on a fresh leaf tensor built from plain values, "
+                   "so no parameter is reachable from the loss", None)
+        else:
+            yield ("backward-missing", f"backward() never reached any parameter of {p.get('unit')}: "
+                   "the tensor it ran on does not depend on this module's output", None)
+
+    def reached_but_still(self, p):
         nan = " (NaN/inf)" if p["backward_nonfinite"] and not p["backward_with_grad"] else ""
-        if p["steps_with_grad"] == 0 and p["zeroed_by_zero_grad"]:
-            return ("zero-grad-order", f"it had a gradient after backward(){nan}, but zero_grad() "
-                    "cleared it before optimizer.step() ran", None)
-        if p["steps_with_grad"] == 0 and p["zeroed_other"]:
-            return ("grad-mutation", f"it had a gradient after backward(){nan}, but it was zeroed, "
-                    "replaced or dropped before optimizer.step() (norm at step: "
-                    f"{format_measure(p['grad_norm_at_step'])})", None)
+        no_grad_at_step = p["steps_with_grad"] == 0
+        if no_grad_at_step and p["zeroed_by_zero_grad"]:
+            yield ("zero-grad-order", f"it had a gradient after backward(){nan}, but zero_grad() "
+                   "cleared it before optimizer.step() ran", None)
+        if no_grad_at_step and p["zeroed_other"]:
+            yield ("grad-mutation", f"it had a gradient after backward(){nan}, but it was zeroed, "
+                   "replaced or dropped before optimizer.step() (norm at step: "
+                   f"{format_measure(p['grad_norm_at_step'])})", None)
         if p["backward_with_grad"] == 0 and p["backward_nonfinite"] == 0:
             site = self.cut_for(p, kinds=("non-differentiable",))
             if site is not None:
-                return site["kind"], self.cut_sentence(site, p), site
-            return ("unused-param", "it is in the loss's graph but its gradient was exactly zero "
-                    "after every backward()", None)
-        if p["steps_with_grad"] == 0:
+                yield site["kind"], self.cut_sentence(site, p), site
+            else:
+                yield ("unused-param", "it is in the loss's graph but its gradient was exactly zero "
+                       "after every backward()", None)
+            return
+        if no_grad_at_step:
             opts = [self.opts[i] for i in p["optimizers"] if i < len(self.opts)]
             if any(o["scaler_skips"] for o in opts) and p["steps_ran"] == 0:
-                return ("step-gate", f"it had gradients (norm {format_measure(p['grad_norm'])}), but the GradScaler "
-                        "skipped every step because the gradients held inf/NaN", None)
-            if p["steps_ran"] == 0:
+                yield ("step-gate", f"it had gradients (norm {format_measure(p['grad_norm'])}), but the GradScaler "
+                       "skipped every step because the gradients held inf/NaN", None)
+            elif p["steps_ran"] == 0:
                 rewritten = ""
                 muts = self.f.get("mutation_sites", [])
                 if muts:
@@ -150,15 +185,14 @@ class _Explainer:
                     rewritten = f", then rewritten at {where(m['path'], m['line'])}"
                 norm = ("NaN/inf after backward()" if p["backward_nonfinite"] and not p["backward_with_grad"]
                         else f"norm {format_measure(p['grad_norm'])}")
-                return ("step-gate", f"it had gradients ({norm}{rewritten}) but optimizer.step() never ran: "
-                        "the condition around the step was never true", None)
-            return ("grad-mutation", "optimizer.step() ran, but its gradient was never present at step time",
-                    None)
-        if p["steps_lr_nonzero"] == 0:
-            return ("lr-zero", f"steps ran with its gradient, but its group's learning rate was 0 "
-                    f"each time (lr range {fmt_lrs(p['lrs'])})", None)
-        return (None, "steps ran with a nonzero gradient and learning rate, yet its value is unchanged "
-                "(something restores it after the step?)", None)
+                yield ("step-gate", f"it had gradients ({norm}{rewritten}) but optimizer.step() never ran: "
+                       "the condition around the step was never true", None)
+            else:
+                yield ("grad-mutation", "optimizer.step() ran, but its gradient was never present at step time",
+                       None)
+        elif p["steps_lr_nonzero"] == 0:
+            yield ("lr-zero", f"steps ran with its gradient, but its group's learning rate was 0 "
+                   f"each time (lr range {fmt_lrs(p['lrs'])})", None)
 
     @staticmethod
     def is_orphan(p) -> bool:
@@ -186,6 +220,12 @@ class _Explainer:
         if windowed:
             return min(windowed, key=lambda s: s["id"])
         return None
+
+    def unreturned_escape(self, p) -> dict | None:
+        """A scalar escape upstream of this parameter whose Python value never flowed into a loss."""
+        pid = p["id"]
+        return min((s for s in self.sites if s["kind"] == "scalar-escape" and not s["tainted_losses"]
+                    and pid in s["sources"]), key=lambda s: s["id"], default=None)
 
     def cut_sentence(self, site, p) -> str:
         loc = where(site["path"], site["line"])

@@ -125,7 +125,6 @@ def test_hf_trainer_frozen_embeddings(tmp_path):
     assert rc == 0
 
 
-@pytest.mark.xfail(strict=True, reason="moved from values: trace-core branch")
 def test_hf_trainer_default_optimizer_trains_everything(tmp_path):
     """The Trainer's default optimizer is fused AdamW, whose update does not bump version counters."""
     require("transformers")
