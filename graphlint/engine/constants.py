@@ -243,6 +243,8 @@ class Constants:
         if any(isinstance(t.target, cst.Attribute) and t.target.attr.value == field
                for method in cls.methods.values() for t in walk(method, cst.AugAssign)):
             return None
+        if any(b != "object" and not self.flow.knowledge.matches("modules.bases", {b}) for b in cls.bases):
+            return None  # a base class (`super().__init__(lr=lr)`) may give the field its value
         given = [(v, Context(mod, m, cls)) for v, m in cls.attr_values.get(field, ())]
         if field in cls.field_defaults:
             given.append((cls.field_defaults[field], Context(mod, None, cls)))

@@ -80,6 +80,10 @@ KNOWN = [
 ]
 
 UNKNOWN = [
+    # a base class of another file may set the field (`super().__init__(lr=lr)` in an explainer base)
+    "from explainers import Explainer\nclass Flow(Explainer):\n    def __init__(self, lr):\n"
+    "        super().__init__(lr=lr)\n        if self.no_mask:\n            self.lr = 0\n\n"
+    "    def fit(self):\n        probe = self.lr",
     ARGPARSE + "probe = args.lr",  # required: the command line always decides it
     ARGPARSE + "args.epochs = 10\nprobe = args.epochs",  # written after parsing
     ARGPARSE.replace("parse_args()", "parse_args(['--epochs', '9'])") + "probe = args.epochs",
