@@ -291,7 +291,8 @@ def rules_command(argv: list[str]) -> int:
     name_width = max(len(r.name) for r in rules)
     category_width = max(len(r.category) for r in rules)
     for r in rules:
-        print(f"{r.code}  {r.name:<{name_width}}  {r.category:<{category_width}}  {r.severity.value:<7}  {r.summary}")
+        preview = " (preview: off unless selected by its code)" if r.preview else ""
+        print(f"{r.code}  {r.name:<{name_width}}  {r.category:<{category_width}}  {r.severity.value:<7}  {r.summary}{preview}")
     return EXIT_CLEAN
 
 

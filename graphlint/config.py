@@ -184,13 +184,18 @@ def check_selectors(selectors: list[str], where: str) -> tuple[str, ...]:
 
 
 def enabled_rules(layers: list[Selection]) -> list[RuleInfo]:
-    """Apply the layers in order: a `select` starts afresh, `extend-select` adds, `ignore` removes."""
+    """Apply the layers in order: a `select` starts afresh, `extend-select` adds, `ignore` removes. Preview rules
+    are on only where a selector names their code (`GL304`), never through `ALL` or a prefix."""
     rules = catalog.RULES
-    enabled = {r.code for r in rules}
+    enabled = {r.code for r in rules if not r.preview}
+
+    def chosen(selectors: tuple[str, ...]) -> set[str]:
+        return {r.code for r in rules if any(_matches(r, s) and (not r.preview or s == r.code) for s in selectors)}
+
     for layer in layers:
         if layer.select is not None:
-            enabled = {r.code for r in rules if any(_matches(r, s) for s in layer.select)}
-        enabled |= {r.code for r in rules if any(_matches(r, s) for s in layer.extend_select)}
+            enabled = chosen(layer.select)
+        enabled |= chosen(layer.extend_select)
         enabled -= {r.code for r in rules if any(_matches(r, s) for s in layer.ignore)}
     return [r for r in rules if r.code in enabled]
 

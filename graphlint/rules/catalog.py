@@ -24,6 +24,9 @@ class RuleInfo:
     category: str
     severity: Severity
     summary: str
+    # A preview rule is off unless selected by its code (`--select GL304`): its precision on real training code
+    # is not yet at the bar every default rule meets (benchmarks/real_code.py).
+    preview: bool = False
 
     def page_path(self) -> Path:
         return RULE_PAGES / f"{self.code}.md"
@@ -69,7 +72,8 @@ RULES: tuple[RuleInfo, ...] = (
              "A layer is used only under a comparison that never holds (a config value spelled differently, or a "
              "default the file decides)."),
     RuleInfo("GL304", "loss-term-never-backpropagated", "unused-param", W,
-             "A loss term is computed (and perhaps logged) but left out of the loss that backward() is called on."),
+             "A loss term is computed (and perhaps logged) but left out of the loss that backward() is called on.",
+             preview=True),
     RuleInfo("GL401", "graph-kept-across-iterations", "graph-retention", W,
              "A loss or model output is accumulated across iterations without .item()/.detach(), keeping every graph alive."),
     RuleInfo("GL501", "layers-outside-optimizer", "optimizer-coverage", E,

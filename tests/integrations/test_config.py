@@ -103,3 +103,21 @@ def test_malformed_config_exits_2_naming_the_key(run, project, body, needle):
 def test_unknown_selector_on_the_command_line(run, project):
     code, _, err = run("src", "--ignore", "GL7")
     assert code == 2 and "--ignore: unknown rule selector 'GL7'" in err
+
+
+def test_preview_rules_run_only_when_selected_by_their_code():
+    from graphlint.config import Selection, enabled_rules
+    from graphlint.rules import catalog
+
+    preview = [r.code for r in catalog.RULES if r.preview]
+    assert preview, "this test needs a preview rule"
+    code = preview[0]
+
+    def codes(*layers):
+        return {r.code for r in enabled_rules(list(layers))}
+
+    assert code not in codes()
+    assert code not in codes(Selection(select=("ALL",)))
+    assert code not in codes(Selection(select=(code[:3],)))
+    assert code in codes(Selection(select=(code,)))
+    assert code in codes(Selection(extend_select=(code,)))
