@@ -568,7 +568,9 @@ class FlowGraph:
             return self._cut(all_args, Cut("rewrap", call, mod, f"`{mod.code(call)}`"), ctx)
         if cut is not None:
             return self._cut(receiver if cut == "detach" else receiver | all_args, Cut(cut, call, mod, f"`{mod.code(call)}`"), ctx)
-        if kb.matches("grad-off.calls", qualified):  # a pipeline's __call__, generate(): no graph comes out
+        if kb.matches("grad-off.calls", qualified) or kb.matches("grad-off.calls", (), method) and \
+                self.definition(func, ctx) is None and self.resolve_call(call, ctx) is None:
+            # a pipeline's __call__, `model.generate()` of a library model: no graph comes out
             value = self._call_node(call, ctx, self.eval(func, ctx), held=all_args)
             return self._cut(value, Cut("no-grad", call, mod, f"`{mod.code(call)}` (it runs without grad)"), ctx)
         if method == "requires_grad_" and call.args and self.always_false(call.args[0].value, ctx):
