@@ -7,20 +7,18 @@ from __future__ import annotations
 
 from typing import ClassVar, Iterator
 
-from graphlint.findings import Severity
 from graphlint.rules import Related, Report, Rule, register
 
 
 class CutInLossRule(Rule):
-    """Base for the cut rules: report each cut of ``cut_category`` that disconnects trainable layers."""
+    """Base for the cut rules: report each cut of the rule's category that disconnects trainable layers."""
 
-    cut_category: ClassVar[str]
     advice: ClassVar[str]
 
     def check(self, analysis) -> Iterator[Report]:
         for cut_path in analysis.losses.cut_paths:
             cut = cut_path.cut
-            if cut.category != self.cut_category:
+            if cut.category != self.category:
                 continue
             owners = ", ".join(f"`{o}`" for o in cut_path.owners[:3]) + (" …" if len(cut_path.owners) > 3 else "")
             sink_line = cut_path.sink_module.line(cut_path.sink_site)
@@ -36,44 +34,28 @@ class CutInLossRule(Rule):
 @register
 class DetachedValueInLoss(CutInLossRule):
     code = "GL101"
-    name = "detached-value-in-loss"
-    category = cut_category = "detach"
-    summary = "A value cut by .detach() or .data reaches the loss, so the layers that produced it never train."
     advice = "Use the value without `.detach()`/`.data` on the loss path."
 
 
 @register
 class ScalarEscapeInLoss(CutInLossRule):
     code = "GL102"
-    name = "scalar-escape-in-loss"
-    category = cut_category = "scalar-escape"
-    summary = "A tensor leaves autograd as a Python/NumPy value (.item(), .tolist(), float()) and flows into the loss."
     advice = "Keep the computation in tensors; call `.item()` only for logging."
 
 
 @register
 class RewrappedTensorInLoss(CutInLossRule):
     code = "GL103"
-    name = "rewrapped-tensor-in-loss"
-    category = cut_category = "rewrap"
-    summary = "A graph tensor is copied into a fresh leaf (torch.tensor(t), torch.FloatTensor([...])) that feeds the loss."
     advice = "Use `torch.stack`/`torch.cat` or the tensor itself instead of building a new tensor."
 
 
 @register
 class LossUnderNoGrad(CutInLossRule):
     code = "GL104"
-    name = "loss-under-no-grad"
-    category = cut_category = "no-grad"
-    summary = "Computation on the loss path runs with grad mode off (no_grad, inference_mode, set_grad_enabled(False))."
     advice = "Move the computation out of the no-grad region (or freeze those layers explicitly if that is the intent)."
 
 
 @register
 class NonDifferentiableLoss(CutInLossRule):
     code = "GL105"
-    name = "non-differentiable-loss"
-    category = cut_category = "non-differentiable"
-    severity = Severity.ERROR
-    summary = "The loss depends on parameters only through ops with no gradient (argmax, round, comparisons, integer casts)."
     advice = "Use a differentiable surrogate (logits with cross-entropy, a soft rounding, probabilities)."

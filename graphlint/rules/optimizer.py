@@ -15,9 +15,6 @@ from graphlint.rules.structure import TENSOR_FACTORIES, creates_parameters
 @register
 class LayersOutsideOptimizer(Rule):
     code = "GL501"
-    name = "layers-outside-optimizer"
-    category = "optimizer-coverage"
-    summary = "Layers that reach the loss are in no optimizer: built from a subset, or replaced after the optimizer."
 
     def check(self, analysis) -> Iterator[Report]:
         yield from self._replaced_after_optimizer(analysis)
@@ -89,10 +86,6 @@ def _adds_param_group_after(body, mod, line: int) -> bool:
 @register
 class LearningRateStaysZero(Rule):
     code = "GL601"
-    name = "learning-rate-stays-zero"
-    category = "lr-zero"
-    summary = ("A learning rate that is zero on every step: lr=0 (written or decided by a default or fallback), or a "
-               "warm-up factor `step // warmup` that stays 0.")
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
@@ -189,9 +182,6 @@ class LearningRateStaysZero(Rule):
 @register
 class PretrainedEmbeddingFrozen(Rule):
     code = "GL701"
-    name = "pretrained-embedding-frozen-by-default"
-    category = "frozen"
-    summary = "nn.Embedding.from_pretrained freezes by default, yet the embedding is given to the optimizer to train."
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module

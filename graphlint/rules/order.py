@@ -9,7 +9,6 @@ from graphlint.engine import names
 from graphlint.engine.flow import Context, function_key
 from graphlint.engine.steps import BACKWARD, GRAD_EDIT, GRAD_NONE, STEP, ZERO_GRAD, StepGraph
 from graphlint.engine.tree import walk
-from graphlint.findings import Severity
 from graphlint.rules import Related, Report, Rule, register
 
 
@@ -21,9 +20,6 @@ def plain_steps(graph: StepGraph) -> list[int]:
 @register
 class ZeroGradBeforeStep(Rule):
     code = "GL201"
-    name = "zero-grad-between-backward-and-step"
-    category = "zero-grad-order"
-    summary = "zero_grad() runs after backward() and before step(), so the step sees no gradients."
 
     def check(self, analysis) -> Iterator[Report]:
         for graph in analysis.steps.graphs:
@@ -52,9 +48,6 @@ def _after_backward(graph: StepGraph, p: int) -> bool:
 @register
 class GradientsWipedBeforeStep(Rule):
     code = "GL202"
-    name = "gradients-wiped-before-step"
-    category = "grad-mutation"
-    summary = "Gradients are zeroed, sanitised to zero or dropped between backward() and step()."
 
     def check(self, analysis) -> Iterator[Report]:
         for graph in analysis.steps.graphs:
@@ -75,10 +68,6 @@ class GradientsWipedBeforeStep(Rule):
 @register
 class MissingZeroGrad(Rule):
     code = "GL203"
-    name = "missing-zero-grad"
-    category = "missing-zero-grad"
-    severity = Severity.WARNING
-    summary = "A training loop calls backward() and step() but never clears gradients, so they pile up across steps."
 
     def check(self, analysis) -> Iterator[Report]:
         for graph in analysis.steps.graphs:
@@ -136,9 +125,6 @@ def _own_gates(event, step) -> tuple:
 @register
 class BackwardNeverCalled(Rule):
     code = "GL204"
-    name = "backward-not-called"
-    category = "backward-missing"
-    summary = "`loss.backward` is referenced but never called, or an optimizer closure never calls backward()."
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
@@ -175,11 +161,6 @@ def _closure_graph(analysis, step) -> StepGraph | None:
 @register
 class SilentlyGatedStep(Rule):
     code = "GL205"
-    name = "step-gated-on-gradients"
-    category = "step-gate"
-    severity = Severity.WARNING
-    summary = ("optimizer.step() only runs when a condition on gradient values (or a cap on the loss) holds, and "
-               "nothing reports the skip; or under a condition the file's values never satisfy.")
 
     def check(self, analysis) -> Iterator[Report]:
         steps = [step for graph in analysis.steps.graphs for step in map(graph.events.get, plain_steps(graph))]

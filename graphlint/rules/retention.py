@@ -7,17 +7,12 @@ import libcst as cst
 
 from graphlint.engine.tree import walk
 from graphlint.engine.values import Kind
-from graphlint.findings import Severity
 from graphlint.rules import Report, Rule, register
 
 
 @register
 class GraphKeptAcrossIterations(Rule):
     code = "GL401"
-    name = "graph-kept-across-iterations"
-    category = "graph-retention"
-    severity = Severity.WARNING
-    summary = "A loss or model output is accumulated across iterations without .item()/.detach(), keeping every graph alive."
 
     def check(self, analysis) -> Iterator[Report]:
         flow, losses, values = analysis.flow, analysis.losses, analysis.values

@@ -8,7 +8,6 @@ import libcst as cst
 from graphlint.engine import names
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
 from graphlint.engine.tree import walk
-from graphlint.findings import Severity
 from graphlint.rules import Related, Report, Rule, register
 
 TENSOR_FACTORIES = frozenset(f"torch.{n}" for n in ("tensor", "randn", "rand", "zeros", "ones", "empty", "full",
@@ -32,9 +31,6 @@ def self_reads(cls: ClassInfo, attr: str) -> list[tuple[cst.Attribute, str]]:
 @register
 class UnregisteredParameter(Rule):
     code = "GL301"
-    name = "unregistered-parameter"
-    category = "unregistered-param"
-    summary = "Layers in a plain list/dict or a tensor attribute with requires_grad are invisible to model.parameters()."
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
@@ -79,10 +75,6 @@ class UnregisteredParameter(Rule):
 @register
 class UnusedLayer(Rule):
     code = "GL302"
-    name = "layer-never-used"
-    category = "unused-param"
-    severity = Severity.WARNING
-    summary = "A layer with parameters is built in __init__ but never used anywhere, so it never trains."
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
@@ -110,11 +102,6 @@ class UnusedLayer(Rule):
 @register
 class LayerOnlyInDeadBranch(Rule):
     code = "GL303"
-    name = "layer-only-in-dead-branch"
-    category = "unused-param"
-    severity = Severity.WARNING
-    summary = ("A layer is used only under a comparison that never holds (a config value spelled differently, or a "
-               "default the file decides).")
 
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module

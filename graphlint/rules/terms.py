@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from graphlint.findings import Severity
 from graphlint.rules import Related, Report, Rule, register
 
 
@@ -35,9 +34,6 @@ def _related(analysis, dropped, sink) -> tuple[Related, ...]:
 @register
 class BackwardOnPartOfTotal(Rule):
     code = "GL206"
-    name = "backward-on-part-of-total"
-    category = "backward-missing"
-    summary = "backward() is called on one term of a summed loss, so the layers only the other terms reach never train."
 
     def check(self, analysis) -> Iterator[Report]:
         losses, flow = analysis.losses, analysis.flow
@@ -60,10 +56,6 @@ class BackwardOnPartOfTotal(Rule):
 @register
 class LossTermNeverBackpropagated(Rule):
     code = "GL304"
-    name = "loss-term-never-backpropagated"
-    category = "unused-param"
-    severity = Severity.WARNING
-    summary = "A loss term is computed (and perhaps logged) but left out of the loss that backward() is called on."
 
     def check(self, analysis) -> Iterator[Report]:
         losses, flow = analysis.losses, analysis.flow
