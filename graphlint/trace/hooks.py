@@ -172,9 +172,13 @@ class Hooks:
         tracer = self.tracer
 
         def step(scaler, optimizer, *args, **kwargs):
-            ran_before = tracer.scaler_step_began(optimizer, user_frame())
-            result = orig(scaler, optimizer, *args, **kwargs)
-            tracer.scaler_step_ended(optimizer, ran_before, user_frame())
+            before = tracer.scaler_step_began(scaler, optimizer, user_frame())
+            try:
+                result = orig(scaler, optimizer, *args, **kwargs)
+            except BaseException:  # the script's error, or the stop after --steps inside step()
+                tracer.scalers_in_step.pop(id(optimizer), None)
+                raise
+            tracer.scaler_step_ended(optimizer, before, user_frame())
             return result
 
         step.__wrapped__ = orig

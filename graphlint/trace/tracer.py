@@ -83,6 +83,7 @@ class Tracer:
         self.script = script
         self.pause = Pause()
         self.in_step = 0
+        self.scalers_in_step: dict = {}  # id(optimizer) -> the GradScaler whose step() is running it
         self.in_backward = False
         self.internal_errors = 0
         self.params = ParamTable(self.pause)
@@ -298,6 +299,9 @@ class Tracer:
 
     def step_ended(self, opt, closure: bool) -> None:
         st = self.optimizers[id(opt)]
+        if self._scaler_found_inf(opt):  # a fused step that GradScaler told to change nothing
+            self.in_step -= 1
+            return
         st.steps_ran += 1
         st.stepped_since_clear = True
         try:
@@ -321,16 +325,38 @@ class Tracer:
             self.in_step -= 1
         self._after_step_attempt()
 
-    def scaler_step_began(self, opt, site) -> int:
+    def scaler_step_began(self, scaler, opt, site) -> int:
         """Steps the optimizer had run before a GradScaler.step(); no new one after it means a skip."""
-        return self._register_optimizer(opt, site).steps_ran
+        self.scalers_in_step[id(opt)] = scaler
+        st = self._register_optimizer(opt, site)
+        return st.steps_ran, st.step_calls
 
-    def scaler_step_ended(self, opt, ran_before: int, site) -> None:
+    def _scaler_found_inf(self, opt) -> bool:
+        """Whether the GradScaler stepping `opt` found inf/NaN gradients.
+
+        A fused optimizer (`_step_supports_amp_scaling`) is stepped even then and skips
+        inside its kernel, so the step running says nothing; the scaler's per-optimizer
+        `found_inf_per_device` does. Unknown (no scaler, other internals) reads as False.
+        """
+        scaler = self.scalers_in_step.get(id(opt))
+        if scaler is None:
+            return False
+        with self.pause:
+            state = getattr(scaler, "_per_optimizer_states", {}).get(id(opt), {})
+            try:
+                return any(float(v) > 0 for v in state.get("found_inf_per_device", {}).values())
+            except (TypeError, ValueError, RuntimeError):
+                return False
+
+    def scaler_step_ended(self, opt, before: tuple[int, int], site) -> None:
+        self.scalers_in_step.pop(id(opt), None)
         st = self.optimizers[id(opt)]
         st.scaler_site = site
+        ran_before, calls_before = before
         if st.steps_ran == ran_before:
             st.scaler_skips += 1
-            self.step_attempts += 1
+            if st.step_calls == calls_before:  # step() was never called, so step_began counted no attempt
+                self.step_attempts += 1
             self._after_step_attempt()
 
     def _after_step_attempt(self) -> None:
