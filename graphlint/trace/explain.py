@@ -16,7 +16,8 @@ the report gives the first in PRECEDENCE (`_Explainer.cause`), the one place tha
                       left out of the tensor that backward() ran on)
   zero-grad-order     it had a gradient after backward, and zero_grad() cleared it before step
   grad-mutation       it had a gradient (or NaN) after backward, and something else zeroed,
-                      replaced or dropped it before step
+                      replaced or dropped it before step; or a gradient hook the user
+                      registered on it (`p.register_hook`) turned its nonzero gradient into zeros
   unused-param        unreachable and nothing above explains it, or its gradient was always 0
   step-gate           it had a gradient, but optimizer.step() never ran (a condition around
                       it, or a GradScaler that skipped every step for inf/NaN)
@@ -155,6 +156,11 @@ class _Explainer:
                    "the tensor it ran on does not depend on this module's output", None)
 
     def reached_but_still(self, p):
+        hook = zeroing_hook(p)
+        if hook is not None and p["backward_with_grad"] == 0:  # the gradient arrived; the user's hook zeroed it
+            yield ("grad-mutation", f"a gradient hook registered at {where(hook[0], hook[1])} turned its nonzero "
+                   f"gradient into zeros ({hook[2]} time{'s' if hook[2] != 1 else ''})", None)
+            return
         nan = " (NaN/inf)" if p["backward_nonfinite"] and not p["backward_with_grad"] else ""
         no_grad_at_step = p["steps_with_grad"] == 0
         if no_grad_at_step and p["zeroed_by_zero_grad"]:
@@ -322,6 +328,10 @@ class _Explainer:
             return (src[0] if src else None, src[1] if src else 0,
                     f"{count} take no part in any loss ({names}): built but never used in forward")
         if cause in ("grad-mutation",):
+            hook = max(filter(None, map(zeroing_hook, members)), key=lambda h: h[2], default=None)
+            if hook is not None:
+                return hook[0], hook[1], (f"this gradient hook turns nonzero gradients into zeros: {count} reach "
+                                          f"step() with a zero gradient ({names})")
             muts = f.get("mutation_sites", [])
             m = max(muts, key=lambda s: s["hits"], default=None)
             if m:
@@ -401,6 +411,11 @@ class _Explainer:
                                         "gradients that still held earlier iterations' gradients: nothing clears "
                                         "them (zero_grad()) between steps"))
         return out
+
+
+def zeroing_hook(p) -> tuple | None:
+    """(path, line, times) of the user's gradient hook on `p` that zeroed its gradient most often, if any."""
+    return max(map(tuple, p.get("grad_hooks_zeroing") or ()), key=lambda h: h[2], default=None)
 
 
 def fmt_lrs(lrs) -> str:

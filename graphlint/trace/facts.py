@@ -81,6 +81,7 @@ def _param_facts(tracer, names) -> list[dict]:
             "steps_ran": st.steps_ran, "steps_with_grad": st.steps_with_grad,
             "steps_lr_nonzero": st.steps_lr_nonzero,
             "zeroed_by_zero_grad": st.zeroed_by_zero_grad, "zeroed_other": st.zeroed_other,
+            "grad_hooks_zeroing": [[*site, n] for site, n in tracer.grad_hooks_zeroing.get(pid, {}).items()],
             "moved": st.moved,
         })
     return out

@@ -94,6 +94,7 @@ class Hooks:
         self._patch(torch.optim.Optimizer, "zero_grad", self._wrap_zero_grad(torch.optim.Optimizer.zero_grad, True))
         self._patch(torch.nn.Module, "zero_grad", self._wrap_zero_grad(torch.nn.Module.zero_grad, False))
         self._patch(torch.amp.GradScaler, "step", self._wrap_scaler_step(torch.amp.GradScaler.step))
+        self._patch(torch.Tensor, "register_hook", self._wrap_register_hook(torch.Tensor.register_hook))
         for cls in (torch.autograd.grad_mode.no_grad, torch.autograd.grad_mode.inference_mode):
             self._patch(cls, "__enter__", self._wrap_grad_off_enter(cls.__enter__))
             self._patch(cls, "__exit__", self._wrap_grad_off_exit(cls.__exit__))
@@ -167,6 +168,21 @@ class Hooks:
 
         zero_grad.__wrapped__ = orig
         return zero_grad
+
+    def _wrap_register_hook(self, orig):
+        tracer = self.tracer
+
+        def register_hook(tensor, hook):
+            # A Parameter's register_hook dispatches through __torch_function__ back to this one: wrap once.
+            if (tensor.is_leaf and tensor.requires_grad and not tracer.pause.on
+                    and not getattr(hook, "graphlint_watched", False)):
+                site = user_frame()
+                if site[0] and not frameworks.is_library_file(site[0]):  # a library's own hooks (DDP, FSDP) are not the user's
+                    hook = tracer.watch_grad_hook(tensor, hook, site)
+            return orig(tensor, hook)
+
+        register_hook.__wrapped__ = orig
+        return register_hook
 
     def _wrap_scaler_step(self, orig):
         tracer = self.tracer

@@ -94,6 +94,7 @@ class Tracer:
         self.aliases_at = -1  # backward_calls when the aliases were last collected
         self.optimizers: dict[int, OptState] = {}
         self.zero_grad_sites: dict[tuple, int] = {}
+        self.grad_hooks_zeroing: dict[int, dict[tuple, int]] = {}  # id(leaf) -> {hook site: gradients it zeroed}
         self.backward_calls = 0
         self.backward_sites: dict[tuple, int] = {}
         self.leaf_rooted_backwards = 0  # backward on a tensor with no graph to any known parameter
@@ -257,6 +258,29 @@ class Tracer:
     def grads_cleared_by_hand(self) -> None:
         for ost in self.optimizers.values():
             ost.stale_pending = ost.stepped_since_clear = False
+
+    # ------------------------------------------------------------------ the user's gradient hooks
+    def watch_grad_hook(self, tensor, hook, site):
+        """`hook`, registered on a leaf at `site`, wrapped to count the nonzero gradients it turns into zeros.
+
+        The gradient a parameter ends up with is the hook's output, so without this a clamp to
+        a zero bound reads as a gradient that was 0 all along (unused or non-differentiable).
+        """
+        counts = self.grad_hooks_zeroing.setdefault(id(tensor), {})
+
+        def watched(grad):
+            out = hook(grad)
+            if out is not None and grad is not None and not self.pause.on:
+                with self.pause:
+                    try:
+                        if bool(out.count_nonzero() == 0) and bool(grad.count_nonzero() > 0):
+                            counts[site] = counts.get(site, 0) + 1
+                    except (RuntimeError, TypeError, AttributeError):
+                        self.internal_errors += 1
+            return out
+
+        watched.graphlint_watched = True
+        return watched
 
     # ------------------------------------------------------------------ optimizer steps
     def step_began(self, opt, closure: bool) -> None:

@@ -246,3 +246,46 @@ def test_carried_state_never_detached_deepens_every_graph():
         opt.step()
     [f] = [f for f in report.findings if f.category == "graph-retention"]
     assert "larger graph" in f.message
+
+
+def clamp_every_gradient(model, bound):
+    for p in model.parameters():
+        p.register_hook(lambda g: g.clamp(-bound, bound))  # the line a zeroing hook is blamed on
+
+
+@pytest.mark.parametrize(("bound", "zeroed"), [(0.0, True), (0.05, False)])
+def test_a_gradient_hook_that_zeroes_gradients_is_grad_mutation_at_its_registration(bound, zeroed):
+    """A clamp to a zero bound makes every gradient 0 inside autograd: not an unused or cut parameter."""
+    torch.manual_seed(0)
+    model = Net()
+    with watch() as report:  # hooks are watched from their registration on, as under `graphlint trace`
+        clamp_every_gradient(model, bound)
+        opt = torch.optim.Adam(model.parameters(), lr=0.1)
+        for _ in range(3):
+            opt.zero_grad()
+            out = model(X)
+            # sampling is non-differentiable: it must not be blamed for what the hook did
+            (F.mse_loss(out, Y) * torch.distributions.Categorical(logits=out.detach().expand(-1, 2)).sample()
+             .float().add(1).mean()).backward()
+            opt.step()
+    if not zeroed:
+        assert all(p["moved"] for p in report.parameters)
+        return
+    assert causes(report, "Net.") == {"grad-mutation"}
+    [f] = [f for f in report.findings if f.category == "grad-mutation"]
+    hook_line = next(i for i, l in enumerate(open(__file__).read().splitlines(), 1) if "a zeroing hook is blamed" in l)
+    assert f.path.endswith("test_causes.py") and f.line == hook_line
+
+
+def test_a_gradient_hook_that_rescales_is_not_blamed():
+    torch.manual_seed(0)
+    model = Net()
+    for p in model.parameters():
+        p.register_hook(lambda g: g * 0.5)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with watch() as report:
+        for _ in range(2):
+            opt.zero_grad()
+            F.mse_loss(model(X), Y).backward()
+            opt.step()
+    assert all(p["moved"] for p in report.parameters) and not loud(report.findings)
