@@ -340,8 +340,16 @@ class _Explainer:
             s = step_site or [None, 0]
             return s[0], s[1], f"{count} had gradients after backward() but none at this step() ({names})"
         if cause == "zero-grad-order":
-            z = max(f.get("zero_grad_sites", []), key=lambda s: s["hits"], default=None)
-            return ((z or {}).get("path"), (z or {}).get("line", 0),
+            cleared: dict = defaultdict(int)  # the zero_grad() calls that cleared these very parameters
+            for m in members:
+                for path, line, n in m.get("clears_before_step") or ():
+                    cleared[(path, line)] += n
+            if cleared:
+                path, line = max(cleared, key=cleared.get)
+            else:
+                z = max(f.get("zero_grad_sites", []), key=lambda s: s["hits"], default={})
+                path, line = z.get("path"), z.get("line", 0)
+            return (path, line,
                     f"zero_grad() runs between backward() and step(): {count} reach step() with no gradient ({names})")
         if cause == "step-gate":
             if any(o["scaler_skips"] for o in opts):

@@ -82,6 +82,7 @@ def _param_facts(tracer, names) -> list[dict]:
             "steps_lr_nonzero": st.steps_lr_nonzero,
             "zeroed_by_zero_grad": st.zeroed_by_zero_grad, "zeroed_other": st.zeroed_other,
             "grad_hooks_zeroing": [[*site, n] for site, n in tracer.grad_hooks_zeroing.get(pid, {}).items()],
+            "clears_before_step": [[*site, n] for site, n in st.clears_before_step.items() if site],
             "moved": st.moved,
         })
     return out

@@ -7,7 +7,7 @@ parameter), so memory stays O(1) per parameter.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -65,6 +65,8 @@ class ParamState:
     zeroed_other: int = 0  # nonzero after backward, gone at step without zero_grad()
     last_backward_event: int = -1
     last_clear_event: int = -1
+    last_clear_site: tuple | None = None  # the zero_grad() call that cleared it last
+    clears_before_step: dict = field(default_factory=dict)  # zero_grad() site -> steps it left without a gradient
     grad_after_backward: float | None = None  # norm right after the last backward (nan kept)
 
 

@@ -172,6 +172,7 @@ class Tracer:
         flat: set = set()
         nodes = 0
         known_leaf = False
+        truncated_before = self.walk_truncated
         params = self.params
         for t in tensors:
             self.cuts.loss_backwarded(t)
@@ -197,13 +198,18 @@ class Tracer:
         self.graph_nodes.append(nodes)
         self.cuts.close_window()
         states = list(params.values())
-        with_grad = [st for st in states if st.tensor.grad is not None]
-        norms = grad_norms([st.tensor.grad for st in with_grad])
         for st in states:
             if id(st.tensor) in reached:
                 st.reach_count += 1
             elif id(st.tensor) in flat:
                 st.flat_reach_count += 1
+        if self.walk_truncated == truncated_before:
+            # A backward that does not reach a parameter leaves its gradient as it was: what it held
+            # (and whether zero_grad() cleared it since) still decides what step() will see.
+            states = [st for st in states if id(st.tensor) in reached or id(st.tensor) in flat]
+        with_grad = [st for st in states if st.tensor.grad is not None]
+        norms = grad_norms([st.tensor.grad for st in with_grad])
+        for st in states:
             st.grad_after_backward = None
         for st, n in zip(with_grad, norms):
             st.grad_after_backward = n
@@ -248,7 +254,7 @@ class Tracer:
             ids.add(id(p))
             st = self.params.get(id(p))
             if st is not None:
-                st.last_clear_event = self.event
+                st.last_clear_event, st.last_clear_site = self.event, site
         for ost in self.optimizers.values():
             opt = ost.ref()
             if opt is obj or (opt is not None and not is_optimizer
@@ -318,6 +324,7 @@ class Tracer:
             if before is not None and (n is None or (n == 0 and before != 0)):
                 if st.last_clear_event > st.last_backward_event:
                     st.zeroed_by_zero_grad += 1
+                    st.clears_before_step[st.last_clear_site] = st.clears_before_step.get(st.last_clear_site, 0) + 1
                 else:
                     st.zeroed_other += 1
 

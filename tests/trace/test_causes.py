@@ -289,3 +289,25 @@ def test_a_gradient_hook_that_rescales_is_not_blamed():
             F.mse_loss(model(X), Y).backward()
             opt.step()
     assert all(p["moved"] for p in report.parameters) and not loud(report.findings)
+
+
+def test_the_other_optimizers_zero_grad_between_backward_and_step_is_zero_grad_order_at_that_call():
+    """Optimizers swapped on unpacking: G's gradients are cleared by its own optimizer, named by the other."""
+    torch.manual_seed(0)
+    gen, disc = nn.Sequential(nn.Linear(4, 4)), nn.Linear(4, 1)
+    opt_gen, opt_disc = (torch.optim.Adam(m.parameters(), lr=1e-2) for m in (gen, disc))
+    opt_g, opt_d = opt_disc, opt_gen  # the bug: the names are the wrong way round
+    with watch(gen, disc) as report:
+        for _ in range(3):
+            fake = gen(X)
+            opt_g.zero_grad()
+            disc(fake).mean().backward()
+            opt_g.step()
+            opt_d.zero_grad()  # clears the generator's gradients before its optimizer steps
+            (disc(fake.detach()) - disc(X)).mean().backward()
+            opt_d.step()
+    params = by_name(report)
+    assert {n: p["cause"] for n, p in params.items() if not p["moved"]} == {
+        "Sequential.0.weight": "zero-grad-order", "Sequential.0.bias": "zero-grad-order"}
+    [f] = [f for f in report.findings if f.category == "zero-grad-order"]
+    assert "clears the generator" in open(__file__).read().splitlines()[f.line - 1]
