@@ -7,7 +7,7 @@ and the Python graph walk on ~1M autograd nodes vs. one backward pass over the s
 CPU time (user + system of the processes) is printed beside wall time because it is what the
 tracer adds; wall time on a shared machine mostly measures the neighbours.
 
-    python benchmarks/trace_overhead.py [--steps 30] [--nodes 1000000] [--repeat 3]
+    python benchmarks/trace_overhead.py [--steps 30] [--nodes 1000000] [--repeat 3] [--device cuda]
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 torch.manual_seed(0)
-steps = int(sys.argv[1])
+steps, device = int(sys.argv[1]), sys.argv[2]
 vocab, dim, seq = 512, 128, 64
 
 
@@ -48,9 +48,9 @@ class TinyLM(nn.Module):
         return self.out(self.blocks(self.tok(x) + self.pos))
 
 
-model = TinyLM()
+model = TinyLM().to(device)
 opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-data = torch.randint(0, vocab, (steps, 16, seq + 1))
+data = torch.randint(0, vocab, (steps, 16, seq + 1), device=device)
 for step in range(steps):
     x, y = data[step, :, :-1], data[step, :, 1:]
     opt.zero_grad()
@@ -70,7 +70,7 @@ from torch.utils.data import Dataset
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
 
 torch.manual_seed(0)
-steps = int(sys.argv[1])
+steps, device = int(sys.argv[1]), sys.argv[2]
 
 
 class Sentences(Dataset):
@@ -90,7 +90,8 @@ config = BertConfig(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_att
 model = BertForSequenceClassification(config)
 with tempfile.TemporaryDirectory() as out:
     args = TrainingArguments(output_dir=out, max_steps=steps, per_device_train_batch_size=16, learning_rate=1e-3,
-                             report_to=[], save_strategy="no", logging_steps=10, use_cpu=True, disable_tqdm=True)
+                             report_to=[], save_strategy="no", logging_steps=10, use_cpu=device == "cpu",
+                             disable_tqdm=True)
     Trainer(model=model, args=args, train_dataset=Sentences()).train()
 '''
 
@@ -122,11 +123,11 @@ def timed(cmd: list[str], env=None) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def compare(script: Path, steps: int, repeat: int, tmp: str, env) -> dict:
+def compare(script: Path, steps: int, device: str, repeat: int, tmp: str, env) -> dict:
     """Plain and traced runs of one script, interleaved so that machine load hits both alike."""
-    plain = [sys.executable, str(script), str(steps)]
+    plain = [sys.executable, str(script), str(steps), device]
     traced = [sys.executable, "-m", "graphlint", "trace", "--steps", "0", "--json", f"{tmp}/r.json",
-              "--svg", f"{tmp}/p.svg", str(script), "--", str(steps)]
+              "--svg", f"{tmp}/p.svg", str(script), "--", str(steps), device]
     rows = [(timed(plain, env), timed(traced, env)) for _ in range(repeat)]
     wall = min(r[0][0] for r in rows), min(r[1][0] for r in rows)
     cpu = min(r[0][1] for r in rows), min(r[1][1] for r in rows)
@@ -156,25 +157,28 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--nodes", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="where the two training scripts run (cpu, cuda)")
     args = ap.parse_args()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "tiny_lm.py"
         script.write_text(textwrap.dedent(SCRIPT))
-        lm = compare(script, args.steps, args.repeat, tmp, env)
+        lm = compare(script, args.steps, args.device, args.repeat, tmp, env)
         hf = None
         if importlib.util.find_spec("transformers") is not None:
             script = Path(tmp) / "tiny_bert_trainer.py"
             script.write_text(textwrap.dedent(HF_TRAINER))
-            hf = compare(script, args.steps, args.repeat, tmp, env)
+            hf = compare(script, args.steps, args.device, args.repeat, tmp, env)
     walk = subprocess.run([sys.executable, "-c", WALK, str(args.nodes)], capture_output=True, text=True, env=env)
     if walk.returncode != 0:
         sys.exit(f"walk benchmark failed: {walk.stderr[-2000:]}")
     t_walk, t_back, t_free, nodes = walk.stdout.split()
     t_walk, t_back = float(t_walk), float(t_back)
-    print_comparison(f"small transformer, {args.steps} steps, startup included, best of {args.repeat}", lm)
+    on = f"on {args.device}, " if args.device != "cpu" else ""
+    print_comparison(f"small transformer, {on}{args.steps} steps, startup included, best of {args.repeat}", lm)
     if hf is not None:
-        print_comparison(f"Hugging Face Trainer, tiny BERT, {args.steps} steps, fused AdamW, best of {args.repeat}", hf)
+        print_comparison(f"Hugging Face Trainer, tiny BERT, {on}{args.steps} steps, fused AdamW, best of {args.repeat}",
+                         hf)
     else:
         print("Hugging Face Trainer: skipped (transformers is not installed)")
     print(f"graph walk on {int(nodes):,} autograd nodes: walk {t_walk:.2f} s   backward {t_back:.2f} s   "
