@@ -7,6 +7,7 @@ import libcst as cst
 
 from graphlint.engine import names
 from graphlint.engine.flow import Context, function_key
+from graphlint.engine.identity import AFTER, constructs_model, context_of, new_parameters, order
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
 from graphlint.rules.structure import TENSOR_FACTORIES, creates_parameters
@@ -19,6 +20,91 @@ class LayersOutsideOptimizer(Rule):
     def check(self, analysis) -> Iterator[Report]:
         yield from self._replaced_after_optimizer(analysis)
         yield from self._partial_coverage(analysis)
+        yield from self._copy_trained_instead(analysis)
+        yield from self._attribute_replaced_later(analysis)
+        yield from self._name_rebound_later(analysis)
+
+    @staticmethod
+    def _copy_trained_instead(analysis) -> Iterator[Report]:
+        """The loss is computed by a copy (`copy.deepcopy(model)`, `AveragedModel(model)`) of the model an optimizer
+        holds, the model itself by nothing: the copy's gradients reach no optimizer, the model gets none."""
+        ident, mod = analysis.identity, analysis.module
+        if not ident.copies or any(o.held is None for o in ident.optimizers):
+            return
+        held_anywhere = set().union(*(analysis.flow.members(h) for o in ident.optimizers for h in o.held))
+        stepped = _stepped_optimizers(analysis)
+        for opt in ident.optimizers:
+            if opt.site.module is not mod or opt.node not in stepped or opt.held & ident.trained:
+                continue
+            for copy in ident.copies:
+                if copy not in ident.trained or copy in held_anywhere or not ident.copy_source(copy) & opt.held:
+                    continue
+                data = analysis.flow.graph.nodes[copy]
+                site, cmod = data["site"], data["module"]
+                yield Report(opt.site.call, f"the optimizer holds the parameters of `{mod.code(opt.site.params)}`, but the "
+                             f"loss is computed by `{cmod.code(site)}` (line {cmod.line(site)}), a copy with parameters "
+                             "of its own: the copy gets the gradients and is in no optimizer, the original gets none, "
+                             "so nothing trains. Train the original (use the copy for evaluation), or build the "
+                             "optimizer on the copy.", (Related(site, "the copy that the loss is computed by", cmod),))
+
+    @staticmethod
+    def _attribute_replaced_later(analysis) -> Iterator[Report]:
+        """`model.embedding = nn.Embedding.from_pretrained(v, freeze=False)` in a helper called after the optimizer was
+        built from `model.parameters()`: the new layer trains in the loss and is in no optimizer."""
+        ident, flow, mod = analysis.identity, analysis.flow, analysis.module
+        if any(o.held is None for o in ident.optimizers) or _adds_param_group_after(mod.tree, mod, 0):
+            return
+        stepped = _stepped_optimizers(analysis)
+        for assign in mod.all(cst.Assign):
+            targets = [t.target for t in assign.targets if isinstance(t.target, cst.Attribute)]
+            if len(targets) != 1 or not new_parameters(mod, assign.value) or                     ("call", id(assign.value)) not in ident.training_reach:
+                continue
+            replaced = ident.objects(targets[0].value, context_of(mod, assign))
+            holders = [o for o in ident.optimizers if any(replaced & flow.members(h) for h in o.held)]
+            for opt in holders:
+                if opt.node not in stepped:
+                    continue
+                # every optimizer that may hold the model was surely built before the replacement
+                if any(order(flow, (o.site.module, o.site.call), (mod, assign)) != {AFTER} for o in holders):
+                    break
+                yield Report(assign, f"`{mod.code(targets[0])}` is replaced with new parameters after the optimizer was "
+                             f"built from `{opt.site.module.code(opt.site.params)}` (line "
+                             f"{opt.site.module.line(opt.site.call)}): the optimizer still holds the old ones, so the "
+                             "new layer gets gradients and never moves. Build the optimizer after changing the model "
+                             "(or copy the new values in place with `.data.copy_()` under no_grad).",
+                             (Related(opt.site.call, "the optimizer, built earlier", opt.site.module),))
+                break
+
+    @staticmethod
+    def _name_rebound_later(analysis) -> Iterator[Report]:
+        """`model = Net.from_checkpoint(path)` after `opt = Adam(model.parameters())` in the same function: the
+        optimizer holds the first model, the new one is trained and in no optimizer."""
+        ident, flow, mod = analysis.identity, analysis.flow, analysis.module
+        if any(o.held is None for o in ident.optimizers) or _adds_param_group_after(mod.tree, mod, 0):
+            return
+        stepped = _stepped_optimizers(analysis)
+        held_anywhere = set().union(*(h for o in ident.optimizers for h in o.held))
+        for assign in mod.all(cst.Assign):
+            if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
+                continue
+            name, ctx = assign.targets[0].target, context_of(mod, assign)
+            if ctx.function is None or not constructs_model(flow, assign.value, ctx):
+                continue
+            new = flow.points_to(flow.var_node(name, ctx) + (id(assign),))
+            if not new & ident.trained or new & held_anywhere:
+                continue
+            for opt in ident.optimizers:
+                if opt.site.function is not ctx.function or opt.node not in stepped or                         name.value not in _holder_names(opt.site.params) or                         order(flow, (mod, opt.site.call), (mod, assign)) != {AFTER}:
+                    continue
+                if any(o.site.function is ctx.function and mod.line(o.site.call) > mod.line(assign)
+                       for o in ident.optimizers):
+                    break  # rebuilt after
+                yield Report(assign, f"`{name.value}` is bound to a new model after the optimizer was built from "
+                             f"`{mod.code(opt.site.params)}` (line {mod.line(opt.site.call)}): the optimizer still "
+                             "holds the first model's parameters, and the new model, which the loss is computed by, "
+                             "is in no optimizer. Build the optimizer after the model is final.",
+                             (Related(opt.site.call, "the optimizer, built from the earlier model"),))
+                break
 
     def _replaced_after_optimizer(self, analysis) -> Iterator[Report]:
         """`opt = SGD(model.parameters())` then `model.fc = nn.Linear(...)` in the same function."""
@@ -67,6 +153,12 @@ class LayersOutsideOptimizer(Rule):
                          + ", ".join(f"`{x}`" for x in labels[:3]) + (" …" if len(labels) > 3 else "")
                          + " also reach the loss and are not frozen: they get gradients and never move. Pass all "
                          "trainable parameters (or freeze the rest with `requires_grad_(False)`).", module=mod)
+
+
+def _holder_names(params: cst.BaseExpression) -> set[str]:
+    """`model` in `Adam(model.parameters())` or `Adam(list(model.parameters()) + ...)`."""
+    return {c.func.value.value for c in walk(params, cst.Call) if isinstance(c.func, cst.Attribute) and
+            c.func.attr.value in ("parameters", "named_parameters") and isinstance(c.func.value, cst.Name)}
 
 
 def _only_submodules(params: cst.BaseExpression) -> bool:

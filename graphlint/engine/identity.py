@@ -1,0 +1,303 @@
+"""Object identity: which objects an optimizer holds, which objects the loss is computed by, and which
+objects are new (a copy, a rebuilt model, a layer or parameter assigned over an old one).
+
+The flow graph knows objects by where they are made (a constructor call, a copy), and names point to
+them through alias edges. This module asks three questions of it that rules about optimizers share:
+
+* which model or layer objects each optimizer was built from (``held``);
+* which objects a training loss is computed by, that is, whose call's result reaches a backward()
+  without a cut (``trained``);
+* which of those objects each optimizer step, zero_grad and backward concerns (``optimizers_of``,
+  ``disjoint``, ``reached_by``), so that clearing one optimizer's gradients says nothing about another's.
+
+Every answer is an over-approximation of what may happen at run time (a name holds every object any
+of its definitions may give it), and unknown is None: rules built on it claim "surely not" only from
+sets they fully understand.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from functools import cached_property
+
+import libcst as cst
+
+from graphlint.engine import names
+from graphlint.engine.flow import Context, FlowGraph, Node, OptimizerSite
+from graphlint.engine.losses import LossFlow
+from graphlint.engine.module import ModuleAnalysis
+from graphlint.engine.returns import returns_of
+from graphlint.engine.tree import walk
+
+_PARAMETER_LISTS = ("parameters", "named_parameters")
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    site: OptimizerSite
+    node: Node  # the optimizer object (its constructor call)
+    held: frozenset[Node] | None  # objects whose parameters it was built from; None when not understood
+
+
+def context_of(module: ModuleAnalysis, node: cst.CSTNode) -> Context:
+    """The context an expression is read in, with every definition of a name reaching it (no order)."""
+    return Context(module, module.enclosing_function(node), module.enclosing_class(node))
+
+
+class Identity:
+    def __init__(self, flow: FlowGraph, losses: LossFlow) -> None:
+        self.flow = flow
+        self.losses = losses
+        self.graph = flow.graph
+
+    # -- objects an expression holds -----------------------------------------------------------------
+    def objects(self, expr: cst.BaseExpression, ctx: Context) -> frozenset[Node]:
+        """The objects (constructor calls, copies, optimizers) an expression may hold."""
+        return frozenset(obj for node in self.flow.eval(expr, ctx).nodes for obj in self.flow.points_to(node))
+
+    # -- optimizers ----------------------------------------------------------------------------------
+    @cached_property
+    def optimizers(self) -> list[Optimizer]:
+        return [Optimizer(site, ("call", id(site.call)), self._held(site)) for site in self.flow.optimizers]
+
+    def _held(self, site: OptimizerSite) -> frozenset[Node] | None:
+        """Objects whose `.parameters()` the optimizer was given; None when any part of its parameters is not a
+        `.parameters()` call we can follow (a helper's list, a name built up in a loop)."""
+        if site.params is None:
+            return None
+        exprs = [site.params]
+        if isinstance(site.params, cst.Name):
+            ctx = Context(site.module, site.function, site.module.enclosing_class(site.call))
+            exprs = [v for v, _ in self.flow.assigned_values(site.params, ctx)]
+            if not exprs or _extended(site.module, site.params, site.function):
+                return None
+        held: set[Node] = set()
+        for expr in exprs:
+            calls = [c for c in walk(expr, cst.Call)
+                     if isinstance(c.func, cst.Attribute) and c.func.attr.value in _PARAMETER_LISTS]
+            if not calls:
+                return None
+            for call in calls:
+                receiver = self.flow.parameters_of.get(id(call))
+                if receiver is None:
+                    return None
+                objects = {obj for node in receiver.nodes for obj in self.flow.points_to(node)}
+                if not objects:
+                    return None
+                held |= objects
+        return frozenset(held)
+
+    def by_node(self, node: Node) -> Optimizer | None:
+        return next((o for o in self.optimizers if o.node == node), None)
+
+    def optimizers_of(self, expr: cst.BaseExpression, ctx: Context) -> frozenset[Node] | None:
+        """The optimizer objects an expression may hold; None when it may hold anything else (an object made
+        by code we cannot read, a parameter with no visible caller)."""
+        objects = self.objects(expr, ctx)
+        if not objects or any(self.graph.nodes[o].get("kind") != "optimizer" for o in objects if o in self.graph):
+            return None
+        return objects if all(o in self.graph for o in objects) else None
+
+    def parameter_objects(self, optimizers: frozenset[Node]) -> frozenset[Node] | None:
+        """Every object (submodules included) whose parameters these optimizers may hold; None when unknown."""
+        found: set[Node] = set()
+        for node in optimizers:
+            opt = self.by_node(node)
+            if opt is None or opt.held is None:
+                return None
+            for obj in opt.held:
+                found |= self.flow.members(obj)
+        return frozenset(found)
+
+    def disjoint(self, a: frozenset[Node] | None, b: frozenset[Node] | None) -> bool:
+        """The two sets of optimizers surely hold no parameter in common (each fully understood)."""
+        if a is None or b is None or a & b:
+            return False
+        pa, pb = self.parameter_objects(a), self.parameter_objects(b)
+        return pa is not None and pb is not None and not pa & pb and \
+            not any(self.graph.nodes[o].get("kind") == "instance" and self._opaque_instance(o) for o in pa | pb)
+
+    def _opaque_instance(self, obj: Node) -> bool:
+        """An instance of a class of the analysed files whose base the files cannot read: its parameters may
+        come from that base, which we cannot tell apart from another such object's."""
+        cls = self.graph.nodes[obj].get("cls")
+        return cls is not None and any(b not in names.MODULE_BASES for b in cls.bases)
+
+    # -- what the losses are computed by -------------------------------------------------------------
+    @cached_property
+    def training_reach(self) -> set[Node]:
+        """Nodes that reach a backward() that trains layers without a cut."""
+        return self.losses.reaches_loss_cleanly
+
+    @cached_property
+    def trained(self) -> frozenset[Node]:
+        """Objects called (their forward, or a method of theirs) where the result reaches a training loss
+        without a cut."""
+        found: set[Node] = set()
+        for node, data in list(self.graph.nodes(data=True)):
+            site = data.get("site")
+            if node[0] != "call" or not isinstance(site, cst.Call) or node not in self.training_reach:
+                continue
+            func, mod = site.func, data["module"]
+            ctx = context_of(mod, site)
+            receivers = [func]
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value != "self":
+                receivers.append(func.value)  # `model.encode(x)`
+            for expr in receivers:
+                if isinstance(expr, (cst.Name, cst.Attribute)):
+                    found |= self.objects(expr, ctx)
+        return frozenset(found)
+
+    def reached_by(self, backward: cst.Call, module: ModuleAnalysis) -> frozenset[Node] | None:
+        """Owners (layers, parameters) that the loss of one backward() call reaches without a cut; None when
+        the loss holds values the graph cannot follow to their source."""
+        sink = next((s for s in self.flow.sinks if s.site is backward), None)
+        if sink is None:
+            return None
+        seen = {sink.node}
+        queue = deque(seen)
+        while queue:
+            current = queue.popleft()
+            for pred in self.graph.predecessors(current):
+                if pred not in seen and self.graph.edges[pred, current]["cut"] is None:
+                    seen.add(pred)
+                    queue.append(pred)
+        if any(n[0] == "var" and n[-1] == "param" and not any(True for _ in self.graph.predecessors(n)) for n in seen):
+            return None  # a function's argument with no caller we can see: the loss may come from anything
+        return frozenset(o for o in self.losses.owners if o in seen)
+
+    # -- new objects -----------------------------------------------------------------------------------
+    def copy_source(self, node: Node) -> frozenset[Node]:
+        """For a copy (`copy.deepcopy(model)`, `AveragedModel(model)`): the objects it was copied from."""
+        data = self.graph.nodes[node]
+        site = data.get("site")
+        if not data.get("copy") or not isinstance(site, cst.Call) or not site.args:
+            return frozenset()
+        return self.objects(site.args[0].value, context_of(data["module"], site))
+
+    @cached_property
+    def copies(self) -> list[Node]:
+        return [n for n, d in self.graph.nodes(data=True) if d.get("copy")]
+
+
+def _extended(mod: ModuleAnalysis, name: cst.Name, fn: cst.FunctionDef | None) -> bool:
+    """The list a name holds is grown after it is made (`params += ...`, `params.append(...)`, `.extend`)."""
+    scope = fn.body if fn is not None else mod.tree
+    for node in walk(scope, (cst.AugAssign, cst.Call)):
+        if isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Name) and node.target.value == name.value:
+            return True
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
+                node.func.attr.value in ("append", "extend", "insert", "update") and \
+                isinstance(node.func.value, cst.Name) and node.func.value.value == name.value:
+            return True
+    return False
+
+
+def new_parameters(mod: ModuleAnalysis, expr: cst.BaseExpression, depth: int = 0) -> bool:
+    """The expression makes parameters that did not exist before: a layer or parameter constructor
+    (`nn.Linear(...)`, `nn.Parameter(...)`, `nn.Embedding.from_pretrained(v, freeze=False)`), a module class of
+    the file, or a container holding one; not a container of existing layers (`nn.Sequential(nn.Dropout(p),
+    model.fc)`), not a frozen parameter or table."""
+    if not isinstance(expr, cst.Call) or depth > 3:
+        return False
+    qualified = mod.qualified(expr)
+    if qualified & names.MODULE_CONTAINERS:
+        items = [a.value for a in expr.args if a.keyword is None]
+        return any(new_parameters(mod, e.value if isinstance(e, (cst.Element, cst.DictElement)) else e, depth + 1)
+                   for item in items for e in (item.elements if isinstance(item, (cst.List, cst.Tuple, cst.Dict))
+                                              else [item]))
+    if any(q.startswith("torch.nn.") and q.endswith(".from_pretrained") for q in qualified):
+        return any(a.keyword is not None and a.keyword.value == "freeze" and
+                   isinstance(a.value, cst.Name) and a.value.value == "False" for a in expr.args)
+    if qualified & names.PARAMETER_CONSTRUCTORS:
+        return not any(a.keyword is not None and a.keyword.value == "requires_grad" and
+                       isinstance(a.value, cst.Name) and a.value.value == "False" for a in expr.args)
+    if qualified & names.PARAMETERIZED_NN:
+        return True
+    return isinstance(expr.func, cst.Name) and expr.func.value in mod.module_classes
+
+
+def constructs_model(flow: FlowGraph, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
+    """The expression surely makes a new model object: a module class of the analysed files built directly, by
+    a classmethod (`Net.from_checkpoint(path)` returning `cls(...)`) or by a helper that returns one, or a deep
+    copy."""
+    if not isinstance(expr, cst.Call) or depth > 3:
+        return False
+    mod = ctx.module
+    if mod.qualified(expr) & names.COPY_FUNCTIONS:
+        return True
+    if isinstance(expr.func, cst.Name) and expr.func.value == "cls" and ctx.cls is not None:
+        return ctx.cls.node.name.value in ctx.cls.module.module_classes
+    found = flow.definition(expr.func, ctx)
+    if found is not None and not isinstance(found, tuple):
+        return found.node.name.value in found.module.module_classes
+    callee = flow.callee(expr, ctx)
+    if callee is None and isinstance(expr.func, cst.Attribute):  # `Net.from_checkpoint(path)`: a classmethod
+        owner = flow.definition(expr.func.value, ctx)
+        method = owner.module.class_method(owner, expr.func.attr.value) if owner is not None and \
+            not isinstance(owner, tuple) else None
+        callee = (owner.module, method, owner, None) if method is not None else None
+    if callee is None:
+        return False
+    fmod, fn, cls, _ = callee
+    fctx = Context(fmod, fn, cls)
+    values = []
+    for ret in returns_of(fn):
+        if ret.value is None:
+            return False
+        if isinstance(ret.value, cst.Name):
+            assigned = list(flow.assigned_values(ret.value, fctx))
+            if not assigned:
+                return False
+            values += [v for v, _ in assigned]
+        else:
+            values.append(ret.value)
+    return bool(values) and all(constructs_model(flow, v, fctx, depth + 1) for v in values)
+
+
+# -- program order across calls ------------------------------------------------------------------------
+BEFORE, AFTER, UNORDERED = "before", "after", "unordered"
+
+
+def _statement_in(body_owner: cst.CSTNode, mod: ModuleAnalysis, node: cst.CSTNode) -> cst.CSTNode:
+    """The statement of ``body_owner``'s own body (a function, or the module) that contains ``node``."""
+    current = node
+    for parent in mod.ancestors(node):
+        if parent is body_owner or isinstance(parent, cst.IndentedBlock) and mod.parent(parent) is body_owner:
+            return current
+        current = parent
+    return current
+
+
+def placements(flow: FlowGraph, mod: ModuleAnalysis, node: cst.CSTNode, depth: int = 3):
+    """Where ``node`` runs, seen from each function that runs it: (module, function or None, statement of that
+    function's body, the node or call inside it), for its own function and, through the main file's calls, its
+    callers (``depth`` deep)."""
+    fn = mod.enclosing_function(node)
+    owner = fn if fn is not None else mod.tree
+    yield mod, fn, _statement_in(owner, mod, node), node
+    if fn is None or depth == 0:
+        return
+    for call, cctx in flow.call_sites(mod, fn):
+        if flow.callee(call, cctx) is None or flow.callee(call, cctx)[1] is not fn:
+            continue
+        yield from placements(flow, cctx.module, call, depth - 1)
+
+
+def order(flow: FlowGraph, first: tuple[ModuleAnalysis, cst.CSTNode], then: tuple[ModuleAnalysis, cst.CSTNode]) -> set[str]:
+    """How ``then`` may run relative to ``first``, from every function that runs both (each seen as the statement of
+    that function's body it runs in): BEFORE, AFTER, or UNORDERED (the same statement: a loop or branch holding
+    both); empty when no function runs both. Two calls in one statement of a function are ordered by the
+    callee that runs both, unless a loop of that statement holds both (its next iteration runs ``first`` again)."""
+    found: set[str] = set()
+    for mod_a, fn_a, stmt_a, node_a in placements(flow, *first):
+        for mod_b, fn_b, stmt_b, node_b in placements(flow, *then):
+            if mod_a is not mod_b or fn_a is not fn_b:
+                continue
+            if stmt_a is stmt_b:
+                loops_a = {id(a) for a in mod_a.ancestors(node_a) if isinstance(a, (cst.For, cst.While))}
+                if any(id(a) in loops_a for a in mod_a.ancestors(node_b) if isinstance(a, (cst.For, cst.While))):
+                    found.add(UNORDERED)
+            else:
+                found.add(AFTER if mod_a.line(stmt_b) > mod_a.line(stmt_a) else BEFORE)
+    return found
