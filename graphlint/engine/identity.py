@@ -144,7 +144,9 @@ class Identity:
             if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value != "self":
                 receivers.append(func.value)  # `model.encode(x)`
             for expr in receivers:
-                if isinstance(expr, (cst.Name, cst.Attribute)):
+                if isinstance(expr, cst.Name) and id(site) in self.flow.names_at_call:  # the definitions read there
+                    found |= {o for n in self.flow.names_at_call[id(site)] for o in self.flow.points_to(n)}
+                elif isinstance(expr, (cst.Name, cst.Attribute)):
                     found |= self.objects(expr, ctx)
         return frozenset(found)
 
@@ -174,6 +176,13 @@ class Identity:
         if not data.get("copy") or not isinstance(site, cst.Call) or not site.args:
             return frozenset()
         return self.objects(site.args[0].value, context_of(data["module"], site))
+
+    def assignments(self):
+        """(module, assignment) of every module whose code the flow graph followed (the file and what it calls)."""
+        modules = {id(d["module"]): d["module"] for _, d in self.graph.nodes(data=True) if "module" in d}
+        for module in modules.values():
+            for assign in module.all(cst.Assign):
+                yield module, assign
 
     @cached_property
     def copies(self) -> list[Node]:

@@ -55,24 +55,25 @@ class LayersOutsideOptimizer(Rule):
         if any(o.held is None for o in ident.optimizers) or _adds_param_group_after(mod.tree, mod, 0):
             return
         stepped = _stepped_optimizers(analysis)
-        for assign in mod.all(cst.Assign):
+        for amod, assign in ident.assignments():
             targets = [t.target for t in assign.targets if isinstance(t.target, cst.Attribute)]
-            if len(targets) != 1 or not new_parameters(mod, assign.value) or                     ("call", id(assign.value)) not in ident.training_reach:
+            if len(targets) != 1 or not new_parameters(amod, assign.value) or \
+                    ("call", id(assign.value)) not in ident.training_reach:
                 continue
-            replaced = ident.objects(targets[0].value, context_of(mod, assign))
+            replaced = ident.objects(targets[0].value, context_of(amod, assign))
             holders = [o for o in ident.optimizers if any(replaced & flow.members(h) for h in o.held)]
             for opt in holders:
                 if opt.node not in stepped:
                     continue
                 # every optimizer that may hold the model was surely built before the replacement
-                if any(order(flow, (o.site.module, o.site.call), (mod, assign)) != {AFTER} for o in holders):
+                if any(order(flow, (o.site.module, o.site.call), (amod, assign)) != {AFTER} for o in holders):
                     break
-                yield Report(assign, f"`{mod.code(targets[0])}` is replaced with new parameters after the optimizer was "
+                yield Report(assign, f"`{amod.code(targets[0])}` is replaced with new parameters after the optimizer was "
                              f"built from `{opt.site.module.code(opt.site.params)}` (line "
                              f"{opt.site.module.line(opt.site.call)}): the optimizer still holds the old ones, so the "
                              "new layer gets gradients and never moves. Build the optimizer after changing the model "
                              "(or copy the new values in place with `.data.copy_()` under no_grad).",
-                             (Related(opt.site.call, "the optimizer, built earlier", opt.site.module),))
+                             (Related(opt.site.call, "the optimizer, built earlier", opt.site.module),), module=amod)
                 break
 
     @staticmethod
@@ -94,7 +95,9 @@ class LayersOutsideOptimizer(Rule):
             if not new & ident.trained or new & held_anywhere:
                 continue
             for opt in ident.optimizers:
-                if opt.site.function is not ctx.function or opt.node not in stepped or                         name.value not in _holder_names(opt.site.params) or                         order(flow, (mod, opt.site.call), (mod, assign)) != {AFTER}:
+                if opt.site.function is not ctx.function or opt.node not in stepped or \
+                        name.value not in _holder_names(opt.site.params) or \
+                        order(flow, (mod, opt.site.call), (mod, assign)) != {AFTER}:
                     continue
                 if any(o.site.function is ctx.function and mod.line(o.site.call) > mod.line(assign)
                        for o in ident.optimizers):

@@ -1,0 +1,407 @@
+"""Object identity: which model objects each optimizer holds, and which objects the loss is computed by.
+
+Each case is a small training program checked by the CLI (files on disk, helpers in other modules
+where the case says so). A bug case names the rule and the lines the finding and its related
+location must be on; a correct twin must produce no finding at all.
+"""
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from graphlint.cli import check_command
+
+HEADER = """
+import copy
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
+
+
+class Net(nn.Module):
+    def __init__(self, n_in=8, n_out=3):
+        super().__init__()
+        self.embed = nn.Linear(n_in, 16)
+        self.head = nn.Linear(16, n_out)
+
+    def forward(self, x):
+        return self.head(F.relu(self.embed(x)))
+
+    def reset_head(self, n_out):
+        self.head = nn.Linear(16, n_out, bias=True)
+
+    @classmethod
+    def restored(cls, path):
+        model = cls()
+        model.load_state_dict(torch.load(path))
+        return model
+
+
+def batches():
+    for _ in range(10):
+        yield torch.randn(4, 8), torch.randint(0, 3, (4,))
+
+"""
+
+
+def findings(tmp_path: Path, capsys, files: dict[str, str]) -> list[dict]:
+    for name, text in files.items():
+        body = textwrap.dedent(text)
+        (tmp_path / name).write_text(HEADER + body if name == "train.py" or "HEADER" in body else body)
+    capsys.readouterr()
+    check_command(["--no-cache", "--format", "json", str(tmp_path)])
+    out = json.loads(capsys.readouterr().out)
+    return out["findings"] if isinstance(out, dict) else out
+
+
+def line_of(text: str, needle: str, files_header: bool = True) -> int:
+    """The 1-based line of ``needle`` in train.py as written (the header included)."""
+    full = HEADER + textwrap.dedent(text) if files_header else textwrap.dedent(text)
+    return next(i for i, line in enumerate(full.splitlines(), 1) if needle in line)
+
+
+# (name, train.py, other files, rule, the line the finding is on (a snippet), a related line (a snippet))
+BUGS = [
+    ("averaged_model_called_in_the_loop", """
+        def main():
+            net = Net()
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            averaged = AveragedModel(net)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(averaged(x), y).backward()
+                opt.step()
+                averaged.update_parameters(net)
+        """, {}, "GL501", "opt = torch.optim.SGD", "averaged = AveragedModel(net)"),
+    ("trainer_keeps_a_deep_copy_of_the_model_it_is_given", """
+        class Fitter:
+            def __init__(self, net, optimizer):
+                self.net = copy.deepcopy(net)
+                self.optimizer = optimizer
+
+            def run(self):
+                for x, y in batches():
+                    self.optimizer.zero_grad()
+                    F.cross_entropy(self.net(x), y).backward()
+                    self.optimizer.step()
+
+
+        def main():
+            model = Net()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            Fitter(model, optimizer).run()
+        """, {}, "GL501", "optimizer = torch.optim.Adam", "self.net = copy.deepcopy(net)"),
+    ("copy_made_by_a_helper_in_another_module", """
+        from helpers import isolated
+
+
+        def main():
+            model = Net()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            work = isolated(model)
+            for x, y in batches():
+                optimizer.zero_grad()
+                loss = F.cross_entropy(work(x), y)
+                loss.backward()
+                optimizer.step()
+        """, {"helpers.py": """
+        import copy
+
+
+        def isolated(model):
+            return copy.deepcopy(model)
+        """}, "GL501", "optimizer = torch.optim.Adam", None),
+    ("ema_shadow_used_for_the_training_loss", """
+        class Ema:
+            def __init__(self, model, decay=0.99):
+                self.shadow = copy.deepcopy(model)
+                self.decay = decay
+
+
+        def main():
+            model = Net()
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+            ema = Ema(model)
+            for x, y in batches():
+                loss = F.cross_entropy(ema.shadow(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        """, {}, "GL501", "opt = torch.optim.AdamW", "self.shadow = copy.deepcopy(model)"),
+    ("embedding_swapped_in_by_a_helper_after_the_optimizer", """
+        def build(model):
+            return torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+        def load_vectors(model):
+            model.embed = nn.Embedding.from_pretrained(torch.randn(8, 16), freeze=False)
+
+
+        def main():
+            model = Net()
+            opt = build(model)
+            load_vectors(model)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """, {}, "GL501", "model.embed = nn.Embedding.from_pretrained", "return torch.optim.Adam"),
+    ("parameter_reassigned_in_another_module_after_the_optimizer", """
+        from init_tools import closed_form_head
+
+
+        def main():
+            model = Net()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+            closed_form_head(model)
+            for x, y in batches():
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+        """, {"init_tools.py": """
+        import torch
+        import torch.nn as nn
+
+
+        def closed_form_head(model):
+            model.head.weight = nn.Parameter(torch.zeros(3, 16))
+        """}, "GL501", ("init_tools.py", "model.head.weight = nn.Parameter"), "optimizer = torch.optim.SGD"),
+    ("head_reset_by_a_method_after_the_optimizer", """
+        def main():
+            model = Net()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            model.reset_head(3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """, {}, "GL501", "self.head = nn.Linear(16, n_out, bias=True)", "opt = torch.optim.Adam"),
+    ("resume_rebinds_the_model_after_the_optimizer", """
+        def setup(resume):
+            model = Net()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            if resume:
+                model = Net.restored(resume)
+            return model, optimizer
+
+
+        def main():
+            model, optimizer = setup("last.pt")
+            for x, y in batches():
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+        """, {}, "GL501", "model = Net.restored(resume)", "optimizer = torch.optim.Adam"),
+    ("model_rebuilt_by_a_loader_function_after_the_optimizer", """
+        def load_model(path):
+            net = Net()
+            net.load_state_dict(torch.load(path))
+            return net
+
+
+        def main(path=None):
+            net = Net()
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            if path is not None:
+                net = load_model(path)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(net(x), y).backward()
+                opt.step()
+        """, {}, "GL501", "net = load_model(path)", "opt = torch.optim.SGD"),
+]
+
+TWINS = {
+    "averaged_model_used_only_for_evaluation": """
+        def main():
+            net = Net()
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            averaged = AveragedModel(net)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(net(x), y).backward()
+                opt.step()
+                averaged.update_parameters(net)
+            with torch.no_grad():
+                print(averaged(torch.randn(4, 8)))
+        """,
+    "ema_copy_evaluated_without_grad": """
+        def main():
+            model = Net()
+            ema = copy.deepcopy(model)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            for x, y in batches():
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    for e, p in zip(ema.parameters(), model.parameters()):
+                        e.mul_(0.99).add_(p, alpha=0.01)
+                    val = F.cross_entropy(ema(x), y)
+        """,
+    "deep_copy_made_before_the_optimizer_is_built_on_it": """
+        def main():
+            base = Net()
+            model = copy.deepcopy(base)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """,
+    "mean_teacher_copy_in_the_loss_beside_the_student": """
+        def main():
+            student = Net()
+            teacher = copy.deepcopy(student)
+            opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+            for x, y in batches():
+                consistency = F.mse_loss(student(x), teacher(x))
+                loss = F.cross_entropy(student(x), y) + consistency
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        """,
+    "optimizer_rebuilt_after_the_head_is_replaced": """
+        def main():
+            model = Net()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            model.reset_head(5)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """,
+    "head_replaced_before_the_optimizer_by_a_helper": """
+        def swap_head(model):
+            model.head = nn.Linear(16, 3)
+
+
+        def main():
+            model = Net()
+            swap_head(model)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """,
+    "head_wrapped_with_dropout_after_the_optimizer": """
+        def add_dropout(model, p):
+            model.head = nn.Sequential(nn.Dropout(p), model.head)
+
+
+        def main():
+            model = Net()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            add_dropout(model, 0.1)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """,
+    "new_head_added_as_a_parameter_group": """
+        def main():
+            model = Net()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            model.reset_head(5)
+            opt.add_param_group({"params": model.head.parameters()})
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """,
+    "pretrained_table_copied_in_place": """
+        def load_vectors(model):
+            with torch.no_grad():
+                model.embed.weight.copy_(torch.randn(16, 8))
+
+
+        def main():
+            model = Net()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            load_vectors(model)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """,
+    "model_moved_and_compiled_after_the_optimizer": """
+        def main():
+            model = Net()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            model = model.to("cpu")
+            model = torch.compile(model)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """,
+    "resume_loads_state_into_the_same_model": """
+        def setup(resume):
+            model = Net()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            if resume:
+                model.load_state_dict(torch.load(resume))
+            return model, optimizer
+
+
+        def main():
+            model, optimizer = setup("last.pt")
+            for x, y in batches():
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+        """,
+    "resume_rebuilds_the_optimizer_for_the_restored_model": """
+        def setup(resume):
+            model = Net()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            if resume:
+                model = Net.restored(resume)
+                optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            return model, optimizer
+
+
+        def main():
+            model, optimizer = setup("last.pt")
+            for x, y in batches():
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+        """,
+    "best_model_restored_after_training_for_evaluation": """
+        def main():
+            model = Net()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+            model = Net.restored("best.pt")
+            with torch.no_grad():
+                print(model(torch.randn(2, 8)))
+        """,
+}
+
+
+@pytest.mark.parametrize("name, train, others, rule, at, related", BUGS, ids=[b[0] for b in BUGS])
+def test_identity_bug_is_reported_where_decided(tmp_path, capsys, name, train, others, rule, at, related):
+    found = findings(tmp_path, capsys, {"train.py": train, **others})
+    where, at = at if isinstance(at, tuple) else ("train.py", at)
+    text = others.get(where, train)
+    ours = [f for f in found if f["rule"] == rule and f["path"].endswith(where)]
+    assert [f["line"] for f in ours] == [line_of(text, at, where == "train.py")], found
+    if related is not None:
+        assert line_of(train, related) in [r["line"] for r in ours[0]["related"]]
+
+
+@pytest.mark.parametrize("name", sorted(TWINS))
+def test_identity_twin_is_silent(tmp_path, capsys, name):
+    assert findings(tmp_path, capsys, {"train.py": TWINS[name]}) == []
