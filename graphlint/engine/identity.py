@@ -92,11 +92,97 @@ class Identity:
 
     def optimizers_of(self, expr: cst.BaseExpression, ctx: Context) -> frozenset[Node] | None:
         """The optimizer objects an expression may hold; None when it may hold anything else (an object made
-        by code we cannot read, a parameter with no visible caller)."""
+        by code we cannot read, a parameter with no visible caller). Elements of lists, tuples and dicts of
+        optimizers are told apart (`opt_g, opt_d = self.optimizers()`, `self.optimizers["generator"]`)."""
+        sites = self._sites(expr, ctx, 0)
+        if sites is not None:
+            return frozenset(("call", id(c)) for c in sites)
         objects = self.objects(expr, ctx)
-        if not objects or any(self.graph.nodes[o].get("kind") != "optimizer" for o in objects if o in self.graph):
+        if not objects or any(o not in self.graph or self.graph.nodes[o].get("kind") != "optimizer" for o in objects):
             return None
-        return objects if all(o in self.graph for o in objects) else None
+        return objects
+
+    @cached_property
+    def _constructions(self) -> dict[int, Optimizer]:
+        return {id(o.site.call): o for o in self.optimizers}
+
+    def _sites(self, expr: cst.BaseExpression, ctx: Context, depth: int, path: tuple = ()) -> frozenset[cst.Call] | None:
+        """The optimizer constructor calls an expression may hold, read from the source; ``path``: the elements
+        taken from it, first taken first (an index, a dict key, or "*" for any element). None when any value it
+        may hold is not one of them."""
+        if depth > 8:
+            return None
+        if not path and isinstance(expr, cst.Call) and id(expr) in self._constructions:
+            return frozenset({expr})
+        if path and isinstance(expr, (cst.List, cst.Tuple)):
+            items = list(expr.elements)
+            if any(not isinstance(e, cst.Element) for e in items):
+                return None
+            if path[0] == "*":
+                found = [self._sites(e.value, ctx, depth + 1, path[1:]) for e in items]
+                return frozenset().union(*found) if found and None not in found else None
+            if isinstance(path[0], int) and path[0] < len(items):
+                return self._sites(items[path[0]].value, ctx, depth + 1, path[1:])
+            return None
+        if path and isinstance(expr, cst.Dict):
+            values = [el.value for el in expr.elements if isinstance(el, cst.DictElement) and
+                      isinstance(el.key, cst.SimpleString) and el.key.evaluated_value == path[0]]
+            return self._sites(values[0], ctx, depth + 1, path[1:]) if len(values) == 1 else None
+        if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
+            key = expr.slice[0].slice.value
+            index = key.evaluated_value if isinstance(key, cst.SimpleString) else \
+                int(key.value) if isinstance(key, cst.Integer) else None
+            return self._sites(expr.value, ctx, depth + 1, (index,) + path) if index is not None else None
+        values = self._values(expr, ctx)
+        if values is None:
+            return None
+        found = [self._sites(v, vctx, depth + 1, taken + path) for v, vctx, taken in values]
+        if not found or None in found:
+            return None
+        return frozenset().union(*found)
+
+    def _values(self, expr: cst.BaseExpression, ctx: Context):
+        """What a name, `self.<attr>` or a call may evaluate to: (expression, its context, the elements of it
+        taken); None when that is not all visible."""
+        if isinstance(expr, cst.Name):
+            out = []
+            for binding in ctx.module.scopes.bindings(expr):
+                node = binding.node
+                parent = ctx.module.parent(node)
+                if isinstance(parent, cst.AssignTarget) and parent.target is node:
+                    out.append((ctx.module.parent(parent).value, ctx, ()))
+                elif isinstance(parent, cst.Element) and isinstance(ctx.module.parent(parent), (cst.Tuple, cst.List)):
+                    target = ctx.module.parent(parent)
+                    holder = ctx.module.parent(target)
+                    if isinstance(holder, cst.AssignTarget):
+                        index = list(target.elements).index(parent)
+                        out.append((ctx.module.parent(holder).value, ctx, (index,)))
+                    else:
+                        return None
+                elif isinstance(parent, cst.For) and parent.target is node:
+                    out.append((parent.iter, ctx, ("*",)))
+                elif isinstance(node, cst.Param) or isinstance(parent, cst.Param):
+                    values = list(self.flow.assigned_values(expr, ctx))
+                    if not values:
+                        return None
+                    out += [(v, c, ()) for v, c in values]
+                else:
+                    return None
+            return out or None
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self" and \
+                ctx.cls is not None:
+            values = ctx.cls.attr_values.get(expr.attr.value, ())
+            return [(v, Context(ctx.cls.module, m, ctx.cls), ()) for v, m in values] or None
+        if isinstance(expr, cst.Call):
+            callee = self.flow.callee(expr, ctx)
+            if callee is None:
+                return None
+            fmod, fn, cls, _ = callee
+            rets = [r.value for r in returns_of(fn)]
+            if not rets or None in rets:
+                return None
+            return [(r, Context(fmod, fn, cls), ()) for r in rets]
+        return None
 
     def parameter_objects(self, optimizers: frozenset[Node]) -> frozenset[Node] | None:
         """Every object (submodules included) whose parameters these optimizers may hold; None when unknown."""
@@ -150,10 +236,9 @@ class Identity:
                     found |= self.objects(expr, ctx)
         return frozenset(found)
 
-    def reached_by(self, backward: cst.Call, module: ModuleAnalysis) -> frozenset[Node] | None:
-        """Owners (layers, parameters) that the loss of one backward() call reaches without a cut; None when
-        the loss holds values the graph cannot follow to their source."""
-        sink = next((s for s in self.flow.sinks if s.site is backward), None)
+    def _ancestry(self, backward: cst.CSTNode, clean: bool) -> set[Node] | None:
+        """Nodes the loss of one backward() call is computed from (without a cut, when ``clean``)."""
+        sink = self._sinks.get(id(backward))
         if sink is None:
             return None
         seen = {sink.node}
@@ -161,12 +246,71 @@ class Identity:
         while queue:
             current = queue.popleft()
             for pred in self.graph.predecessors(current):
-                if pred not in seen and self.graph.edges[pred, current]["cut"] is None:
+                if pred not in seen and (not clean or self.graph.edges[pred, current]["cut"] is None):
                     seen.add(pred)
                     queue.append(pred)
-        if any(n[0] == "var" and n[-1] == "param" and not any(True for _ in self.graph.predecessors(n)) for n in seen):
-            return None  # a function's argument with no caller we can see: the loss may come from anything
-        return frozenset(o for o in self.losses.owners if o in seen)
+        return seen
+
+    @cached_property
+    def _sinks(self) -> dict:
+        return {id(s.site): s for s in self.flow.sinks}
+
+    def surely_misses(self, backward: cst.CSTNode, objects: frozenset[Node]) -> bool:
+        """The loss of this backward() is computed from these objects' parameters only through cuts (a
+        discriminator's loss from `fake.detach()`): positive evidence that it leaves their gradients alone.
+        A loss the graph does not connect to them at all says nothing (it may reach them unseen)."""
+        key = (id(backward), objects)
+        if key not in self._misses:
+            every, clean = self._ancestry(backward, False), self._ancestry(backward, True)
+            self._misses[key] = every is not None and clean is not None and bool(objects & every) and \
+                not objects & clean
+        return self._misses[key]
+
+    @cached_property
+    def _misses(self) -> dict:
+        return {}
+
+    # -- what each step, zero_grad and backward concerns ---------------------------------------------
+    def stepped_by(self, step: cst.Call, module: ModuleAnalysis) -> frozenset[Node] | None:
+        """The optimizers `opt.step()` or `scaler.step(opt)` may step; None when not known."""
+        receiver = step.func.value if isinstance(step.func, cst.Attribute) else None
+        if receiver is not None and "scaler" in module.code(receiver).lower() and step.args:
+            receiver = step.args[0].value
+        return self.optimizers_of(receiver, context_of(module, step)) if receiver is not None else None
+
+    def cleared_by(self, clear: cst.Call, module: ModuleAnalysis) -> frozenset[Node] | None:
+        """The objects whose gradients `x.zero_grad()` clears: an optimizer's parameters, or a model's (its
+        submodules included); None when not known."""
+        if not isinstance(clear.func, cst.Attribute):
+            return None
+        ctx = context_of(module, clear)
+        optimizers = self.optimizers_of(clear.func.value, ctx)
+        if optimizers is not None:
+            return self.parameter_objects(optimizers)
+        objects = self.objects(clear.func.value, ctx)
+        if not objects or any(o not in self.graph or self.graph.nodes[o].get("kind") not in ("owner", "instance")
+                              for o in objects):
+            return None
+        return frozenset(m for o in objects for m in self.flow.members(o))
+
+    def concerns(self, step: cst.Call, module: ModuleAnalysis):
+        """A test on order events (kind, call, module): whether the event may touch the gradients the step
+        applies. Unknown optimizers, receivers and losses concern every step."""
+        stepped = self.stepped_by(step, module)
+        params = self.parameter_objects(stepped) if stepped is not None else None
+        if params is None:
+            return lambda kind, node, mod: True
+
+        def test(kind: str, node: cst.CSTNode, mod: ModuleAnalysis) -> bool:
+            if kind == "step" and isinstance(node, cst.Call):
+                return not self.disjoint(self.stepped_by(node, mod), stepped)
+            if kind == "zero_grad" and isinstance(node, cst.Call):
+                cleared = self.cleared_by(node, mod)
+                return cleared is None or bool(cleared & params)
+            if kind == "backward":
+                return not self.surely_misses(node, params)
+            return True
+        return test
 
     # -- new objects -----------------------------------------------------------------------------------
     def copy_source(self, node: Node) -> frozenset[Node]:
