@@ -270,6 +270,36 @@ class Identity:
     def _misses(self) -> dict:
         return {}
 
+    def escapes(self, opt: Optimizer) -> bool:
+        """The optimizer may be used by code the analysis does not see: handed to a call we cannot read (a
+        trainer, a wrapper), returned to callers outside the files, or kept on an object that a framework base
+        class or code outside the file may reach."""
+        seen = {opt.node}
+        stack = [opt.node]
+        while stack:
+            current = stack.pop()
+            succs = list(self.graph.successors(current))
+            if current[0] == "ret" and not succs:
+                return True  # returned to callers we do not see (`configure_optimizers`)
+            if current[0] == "attr" and not self._driven_here(current[1]):
+                return True
+            for succ in succs:
+                edge = self.graph.edges[current, succ]
+                if edge["held"]:
+                    return True
+                if edge["alias"] and succ not in seen:
+                    seen.add(succ)
+                    stack.append(succ)
+        return False
+
+    def _driven_here(self, class_key) -> bool:
+        """Instances of the class are made in the analysed files, and every base of it is one whose code cannot
+        use the class's attributes (`object`, `nn.Module`)."""
+        made = [d["cls"] for _, d in self.graph.nodes(data=True) if d.get("kind") == "instance" and
+                getattr(d.get("cls"), "key", None) == class_key]
+        return bool(made) and all(b in names.MODULE_BASES - names.LIGHTNING_BASES or b == "object"
+                                  for b in made[0].bases)
+
     # -- what each step, zero_grad and backward concerns ---------------------------------------------
     def stepped_by(self, step: cst.Call, module: ModuleAnalysis) -> frozenset[Node] | None:
         """The optimizers `opt.step()` or `scaler.step(opt)` may step; None when not known."""

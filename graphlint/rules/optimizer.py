@@ -7,6 +7,7 @@ import libcst as cst
 
 from graphlint.engine import names
 from graphlint.engine.flow import Context, function_key
+from graphlint.engine.steps import STEP, ZERO_GRAD
 from graphlint.engine.identity import AFTER, constructs_model, context_of, new_parameters, order
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
@@ -176,6 +177,36 @@ def _only_submodules(params: cst.BaseExpression) -> bool:
 def _adds_param_group_after(body, mod, line: int) -> bool:
     return any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "add_param_group" and mod.line(c) > line
                for c in walk(body, cst.Call))
+
+
+@register
+class OptimizerNeverStepped(Rule):
+    code = "GL207"
+
+    def check(self, analysis) -> Iterator[Report]:
+        """An optimizer whose parameters the training loss reaches, that no `step()` of the file may run, and
+        that no code the analysis cannot see may reach."""
+        ident, mod = analysis.identity, analysis.module
+        steps = [e for graph in analysis.steps.graphs for e in graph.of(STEP)]
+        stepped = [ident.stepped_by(e.node, e.module) for e in steps]
+        if not steps or None in stepped:
+            return
+        run = set().union(*stepped)
+        for opt in ident.optimizers:
+            if opt.site.module is not mod or opt.node in run or opt.held is None or ident.escapes(opt) or \
+                    not any(m in ident.training_reach for h in opt.held for m in analysis.flow.members(h)):
+                continue
+            cleared = [e for graph in analysis.steps.graphs for e in graph.of(ZERO_GRAD)
+                       if isinstance(e.node.func, cst.Attribute) and
+                       opt.node in (ident.optimizers_of(e.node.func.value, context_of(e.module, e.node)) or ())]
+            zeroed = f" (it is zeroed at line {cleared[0].module.line(cleared[0].node)})" if cleared else ""
+            shown = list({(e.module.path, e.module.line(e.node)): e for e in steps}.values())[:3]
+            lines = ", ".join(str(e.module.line(e.node)) for e in shown)
+            yield Report(opt.site.call, f"this optimizer over `{mod.code(opt.site.params)}` is never stepped{zeroed}: "
+                         f"the training loss reaches its parameters, but no `step()` of the file runs it (the steps "
+                         f"at line {lines} run other optimizers), so they get gradients and never move. Step it "
+                         "with the others.",
+                         tuple(Related(e.node, "a step that runs another optimizer", e.module) for e in shown))
 
 
 @register
