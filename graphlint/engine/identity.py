@@ -484,3 +484,217 @@ def order(flow: FlowGraph, first: tuple[ModuleAnalysis, cst.CSTNode], then: tupl
             else:
                 found.add(AFTER if mod_a.line(stmt_b) > mod_a.line(stmt_a) else BEFORE)
     return found
+
+
+# -- parameter names ---------------------------------------------------------------------------------------
+# Parameters that torch layers register, by constructor: (name, keyword that removes it when False).
+_LAYER_PARAMETERS = {
+    "Linear": (("weight", None), ("bias", "bias")), "Bilinear": (("weight", None), ("bias", "bias")),
+    "Conv1d": (("weight", None), ("bias", "bias")), "Conv2d": (("weight", None), ("bias", "bias")),
+    "Conv3d": (("weight", None), ("bias", "bias")), "ConvTranspose1d": (("weight", None), ("bias", "bias")),
+    "ConvTranspose2d": (("weight", None), ("bias", "bias")), "ConvTranspose3d": (("weight", None), ("bias", "bias")),
+    "Embedding": (("weight", None),), "EmbeddingBag": (("weight", None),),
+    "LayerNorm": (("weight", "elementwise_affine"), ("bias", "bias")),
+    "RMSNorm": (("weight", "elementwise_affine"),),
+    "BatchNorm1d": (("weight", "affine"), ("bias", "affine")), "BatchNorm2d": (("weight", "affine"), ("bias", "affine")),
+    "BatchNorm3d": (("weight", "affine"), ("bias", "affine")), "GroupNorm": (("weight", "affine"), ("bias", "affine")),
+    "PReLU": (("weight", None),),
+}
+_NO_PARAMETERS = {"ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Dropout", "Dropout1d", "Dropout2d", "Identity",
+                  "LeakyReLU", "ELU", "Softmax", "LogSoftmax", "Flatten", "MaxPool1d", "MaxPool2d", "AvgPool1d",
+                  "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "Mish", "Softplus", "Hardswish"}
+
+
+def parameter_names(flow: FlowGraph, cls, depth: int = 0) -> dict[str, Node] | None:
+    """The names `named_parameters()` gives for an instance of a module class of the analysed files, each with
+    the owner node it belongs to (the layer or parameter assigned in `__init__`); None for a class whose
+    parameters are not all known (a base class of another library, a layer this table does not know, an
+    attribute assigned more than once)."""
+    if depth > 3 or any(b not in names.MODULE_BASES for b in cls.bases):
+        return None
+    init = cls.methods.get("__init__")
+    if init is None:
+        return None
+    found: dict[str, Node] = {}
+    for attr, values in cls.attr_values.items():
+        if len(values) != 1:
+            return None
+        value, method = values[0]
+        if method is not init:
+            return None
+        names_of = _layer_parameters(flow, cls.module, value, depth)
+        if names_of is None:
+            return None
+        owner = ("call", id(value))
+        for name, node in names_of.items():
+            found[f"{attr}.{name}" if name else attr] = node or owner
+    if any(isinstance(c.func, cst.Attribute) and c.func.attr.value in ("register_parameter", "add_module", "register_module")
+           for c in walk(init, cst.Call)) or any(isinstance(c.func, cst.Name) and c.func.value == "setattr"
+                                                for c in walk(init, cst.Call)):
+        return None
+    return found
+
+
+def _layer_parameters(flow: FlowGraph, mod: ModuleAnalysis, value: cst.BaseExpression, depth: int):
+    """{name relative to the layer ('' for a bare parameter): owner node or None for the layer itself}."""
+    if not isinstance(value, cst.Call):
+        return {} if _plain_value(mod, value) else None
+    qualified = mod.qualified(value)
+    last = {q.rsplit(".", 1)[-1] for q in qualified if q.startswith("torch.nn.")}
+    if qualified & names.PARAMETER_CONSTRUCTORS:
+        return {"": None}
+    if last & {"Sequential", "ModuleList"}:
+        items = [a.value for a in value.args if a.keyword is None and not a.star]
+        if len(items) == 1 and isinstance(items[0], (cst.List, cst.Tuple)):
+            items = [e.value for e in items[0].elements if isinstance(e, cst.Element)]
+        if any(a.star for a in value.args):
+            return None
+        out: dict[str, Node] = {}
+        for i, item in enumerate(items):
+            inner = _layer_parameters(flow, mod, item, depth)
+            if inner is None:
+                return None
+            for name, node in inner.items():
+                out[f"{i}.{name}" if name else str(i)] = node or ("call", id(item))
+        return out
+    if last & set(_LAYER_PARAMETERS) and len(last) == 1:
+        kinds = _LAYER_PARAMETERS[next(iter(last))]
+        off = {a.keyword.value for a in value.args if a.keyword is not None and
+               isinstance(a.value, cst.Name) and a.value.value == "False"}
+        unknown = {a.keyword.value for a in value.args if a.keyword is not None and
+                   not (isinstance(a.value, cst.Name) and a.value.value in ("True", "False"))}
+        if any(flag in unknown for _, flag in kinds if flag):
+            return None
+        if next(iter(last)) in ("LayerNorm", "GroupNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "RMSNorm") and \
+                len([a for a in value.args if a.keyword is None]) > (2 if next(iter(last)) == "GroupNorm" else 1):
+            return None  # eps, affine... given by position
+        return {name: None for name, flag in kinds if flag is None or flag not in off}
+    if last == {"MultiheadAttention"}:
+        keywords = {a.keyword.value: a.value for a in value.args if a.keyword is not None}
+        if keywords.keys() & {"kdim", "vdim", "add_bias_kv"} or len(value.args) - len(keywords) > 2:
+            return None
+        bias = keywords.get("bias")
+        if bias is not None and not (isinstance(bias, cst.Name) and bias.value in ("True", "False")):
+            return None
+        with_bias = bias is None or bias.value == "True"
+        return {n: None for n in ("in_proj_weight", "out_proj.weight") + (("in_proj_bias", "out_proj.bias") if with_bias else ())}
+    if last & _NO_PARAMETERS:
+        return {}
+    found = flow.definition(value.func, Context(mod, None, None))
+    if found is not None and not isinstance(found, tuple) and found.node.name.value in found.module.module_classes:
+        return parameter_names(flow, found, depth + 1)
+    return None
+
+
+def _plain_value(mod: ModuleAnalysis, value: cst.BaseExpression) -> bool:
+    """A value that holds no parameters: a literal, arithmetic, or an `__init__` argument whose default is a
+    literal number, string, bool or None."""
+    if isinstance(value, (cst.Integer, cst.Float, cst.SimpleString, cst.Comparison, cst.BinaryOperation)):
+        return True
+    if isinstance(value, (cst.Tuple, cst.List)):
+        return all(isinstance(e, cst.Element) and _plain_value(mod, e.value) for e in value.elements)
+    if isinstance(value, cst.Name):
+        for binding in mod.scopes.bindings(value):
+            param = binding.node if isinstance(binding.node, cst.Param) else mod.parent(binding.node)
+            if isinstance(param, cst.Param) and param.default is not None and \
+                    (isinstance(param.default, (cst.Integer, cst.Float, cst.SimpleString)) or
+                     isinstance(param.default, cst.Name) and param.default.value in ("True", "False", "None")):
+                continue
+            return False
+        return value.value in ("True", "False", "None") or bool(list(mod.scopes.bindings(value)))
+    return False
+
+
+def one_value(flow: FlowGraph, expr: cst.BaseExpression, ctx: Context, depth: int = 6):
+    """(expression, context) that an expression surely evaluates to, following names assigned once and functions
+    of the analysed files with one `return`; None when it may be several things."""
+    for _ in range(depth):
+        if isinstance(expr, cst.Name):
+            found = list(flow.assigned_values(expr, ctx))
+            if len({id(v) for v, _ in found}) != 1 or _extended(ctx.module, expr, ctx.function):
+                return None
+            expr, ctx = found[0]
+        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name):
+            found = flow.definition(expr.func, ctx)
+            if not isinstance(found, tuple):
+                return expr, ctx
+            fmod, fn = found
+            rets = [r.value for r in returns_of(fn)]
+            if len(rets) != 1 or rets[0] is None:
+                return None
+            expr, ctx = rets[0], Context(fmod, fn, None)
+        else:
+            return expr, ctx
+    return None
+
+
+def name_test(expr: cst.BaseExpression, name_var: str, name: str, strings: dict[str, tuple[str, ...]]) -> bool | None:
+    """The value of a filter on a parameter's name (`"bias" in n`, `not any(nd in n for nd in no_decay)`,
+    `n.endswith(".weight")`) for one name; None when it reads anything else (the parameter's shape, a flag).
+    ``strings``: names of lists of strings the filter may read (`no_decay = ["bias", "norm"]`)."""
+    def is_name(e) -> bool:
+        return isinstance(e, cst.Name) and e.value == name_var
+
+    def text(e):
+        return e.evaluated_value if isinstance(e, cst.SimpleString) and isinstance(e.evaluated_value, str) else None
+
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+        inner = name_test(expr.expression, name_var, name, strings)
+        return None if inner is None else not inner
+    if isinstance(expr, cst.BooleanOperation):
+        left = name_test(expr.left, name_var, name, strings)
+        right = name_test(expr.right, name_var, name, strings)
+        if isinstance(expr.operator, cst.And):
+            return False if False in (left, right) else None if None in (left, right) else True
+        return True if True in (left, right) else None if None in (left, right) else False
+    if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1:
+        op, right = expr.comparisons[0].operator, expr.comparisons[0].comparator
+        if isinstance(op, (cst.In, cst.NotIn)) and is_name(right) and text(expr.left) is not None:
+            return (text(expr.left) in name) == isinstance(op, cst.In)
+        if isinstance(op, (cst.In, cst.NotIn)) and is_name(expr.left) and isinstance(right, cst.Name) and \
+                right.value in strings:
+            return (name in strings[right.value]) == isinstance(op, cst.In)
+        if isinstance(op, (cst.Equal, cst.NotEqual)) and is_name(expr.left) and text(right) is not None:
+            return (name == text(right)) == isinstance(op, cst.Equal)
+        return None
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and is_name(expr.func.value) and \
+            expr.func.attr.value in ("endswith", "startswith") and len(expr.args) == 1:
+        arg = expr.args[0].value
+        options = (text(arg),) if text(arg) is not None else \
+            tuple(text(e.value) for e in arg.elements) if isinstance(arg, cst.Tuple) else (None,)
+        if None in options:
+            return None
+        return getattr(name, expr.func.attr.value)(options)
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("any", "all") and \
+            len(expr.args) == 1 and isinstance(expr.args[0].value, (cst.GeneratorExp, cst.ListComp)):
+        gen = expr.args[0].value
+        loop = gen.for_in
+        if loop.inner_for_in is not None or loop.ifs or not isinstance(loop.target, cst.Name):
+            return None
+        if isinstance(loop.iter, cst.Name) and loop.iter.value in strings:
+            items = strings[loop.iter.value]
+        elif isinstance(loop.iter, (cst.List, cst.Tuple)) and all(isinstance(e, cst.Element) and text(e.value) is not None
+                                                                for e in loop.iter.elements):
+            items = tuple(text(e.value) for e in loop.iter.elements)
+        else:
+            return None
+        results = [_item_test(gen.elt, loop.target.value, item, name_var, name, strings) for item in items]
+        if None in results:
+            return None
+        return any(results) if expr.func.value == "any" else all(results)
+    return None
+
+
+def _item_test(expr, item_var: str, item: str, name_var: str, name: str, strings) -> bool | None:
+    """`nd in n` with `nd` one string of the list."""
+    if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1 and \
+            isinstance(expr.comparisons[0].operator, (cst.In, cst.NotIn)) and \
+            isinstance(expr.left, cst.Name) and expr.left.value == item_var and \
+            isinstance(expr.comparisons[0].comparator, cst.Name) and expr.comparisons[0].comparator.value == name_var:
+        return (item in name) == isinstance(expr.comparisons[0].operator, cst.In)
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+            isinstance(expr.func.value, cst.Name) and expr.func.value.value == name_var and \
+            expr.func.attr.value in ("endswith", "startswith") and len(expr.args) == 1 and \
+            isinstance(expr.args[0].value, cst.Name) and expr.args[0].value.value == item_var:
+        return getattr(name, expr.func.attr.value)(item)
+    return name_test(expr, name_var, name, strings)

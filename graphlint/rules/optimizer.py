@@ -8,7 +8,8 @@ import libcst as cst
 from graphlint.engine import names
 from graphlint.engine.flow import Context, function_key
 from graphlint.engine.steps import STEP, ZERO_GRAD
-from graphlint.engine.identity import AFTER, constructs_model, context_of, new_parameters, order
+from graphlint.engine.identity import (AFTER, constructs_model, context_of, name_test, new_parameters, one_value, order,
+                                       parameter_names)
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
 from graphlint.rules.structure import TENSOR_FACTORIES, creates_parameters
@@ -24,6 +25,41 @@ class LayersOutsideOptimizer(Rule):
         yield from self._copy_trained_instead(analysis)
         yield from self._attribute_replaced_later(analysis)
         yield from self._name_rebound_later(analysis)
+        yield from self._groups_miss_parameters(analysis)
+
+    @staticmethod
+    def _groups_miss_parameters(analysis) -> Iterator[Report]:
+        """Parameter groups made by filtering `model.named_parameters()` by name, where some parameters that the
+        loss reaches pass no group's filter (`"norm" not in n and "bias" not in n` / `"bias" in n` leaves out the
+        LayerNorm weights)."""
+        ident, flow, mod = analysis.identity, analysis.flow, analysis.module
+        if len(ident.optimizers) != 1:
+            return
+        opt = ident.optimizers[0]
+        if opt.site.module is not mod or opt.site.params is None or opt.node not in _stepped_optimizers(analysis):
+            return
+        found = one_value(flow, opt.site.params, Context(mod, opt.site.function, mod.enclosing_class(opt.site.call)))
+        if found is None or not isinstance(found[0], (cst.List, cst.Tuple)) or not found[0].elements:
+            return
+        filters = [_name_filter(flow, el, found[1]) for el in found[0].elements]
+        if None in filters or len({id(cls) for _, _, cls, _ in filters}) != 1:
+            return
+        names_ = parameter_names(flow, filters[0][2])
+        if not names_:
+            return
+        missed = []
+        for name, owner in names_.items():
+            verdicts = [_group_takes(conds, var, name, strings) for conds, var, _, (_, strings, _) in filters]
+            if all(v is False for v in verdicts) and owner in ident.training_reach and \
+                    owner not in analysis.losses.frozen_owners:
+                missed.append(name)
+        if missed:
+            shown = ", ".join(f"`{n}`" for n in missed[:4]) + (" …" if len(missed) > 4 else "")
+            yield Report(opt.site.call, f"the parameter groups given to the optimizer filter "
+                         f"`named_parameters()` by name, and {shown} pass{'es' if len(missed) == 1 else ''} no "
+                         "group's filter: they reach the loss but are in no optimizer, so they never move. Make the "
+                         "filters complementary (e.g. the no-decay group takes every name the decay group leaves out).",
+                         tuple(Related(f[3][0], "a parameter group's filter", f[3][2]) for f in filters))
 
     @staticmethod
     def _copy_trained_instead(analysis) -> Iterator[Report]:
@@ -157,6 +193,59 @@ class LayersOutsideOptimizer(Rule):
                          + ", ".join(f"`{x}`" for x in labels[:3]) + (" …" if len(labels) > 3 else "")
                          + " also reach the loss and are not frozen: they get gradients and never move. Pass all "
                          "trainable parameters (or freeze the rest with `requires_grad_(False)`).", module=mod)
+
+
+def _name_filter(flow, element, ctx):
+    """For one parameter group `{"params": [p for n, p in model.named_parameters() if <tests of n>], ...}`: (the tests,
+    the name variable, the model's class, (the comprehension, {names of string lists the tests read}, its module));
+    None for any other form."""
+    if not isinstance(element, cst.Element) or not isinstance(element.value, cst.Dict):
+        return None
+    params = [d.value for d in element.value.elements if isinstance(d, cst.DictElement) and
+              isinstance(d.key, cst.SimpleString) and d.key.evaluated_value == "params"]
+    found = one_value(flow, params[0], ctx) if len(params) == 1 else None
+    if found is None:
+        return None
+    comp, cctx = found
+    if isinstance(comp, cst.Call) and isinstance(comp.func, cst.Name) and comp.func.value == "list" and len(comp.args) == 1:
+        comp = comp.args[0].value
+    if not isinstance(comp, (cst.ListComp, cst.GeneratorExp)) or comp.for_in.inner_for_in is not None:
+        return None
+    loop = comp.for_in
+    target, source = loop.target, loop.iter
+    if not (isinstance(target, cst.Tuple) and len(target.elements) == 2 and
+            all(isinstance(e.value, cst.Name) for e in target.elements) and isinstance(comp.elt, cst.Name) and
+            comp.elt.value == target.elements[1].value.value and isinstance(source, cst.Call) and not source.args and
+            isinstance(source.func, cst.Attribute) and source.func.attr.value == "named_parameters"):
+        return None
+    cls = flow.class_of(source.func.value, cctx)
+    if cls is None:
+        return None
+    strings = {}
+    for name in {n.value for c in loop.ifs for n in walk(c.test, cst.Name)}:
+        held = _string_list(flow, name, comp, cctx)
+        if held is not None:
+            strings[name] = held
+    return [c.test for c in loop.ifs], target.elements[0].value.value, cls, (comp, strings, cctx.module)
+
+
+def _group_takes(tests: list, name_var: str, name: str, strings: dict) -> bool | None:
+    """Whether a group's tests all hold for a parameter name; None when one of them cannot be decided."""
+    verdicts = [name_test(t, name_var, name, strings) for t in tests]
+    return None if None in verdicts else all(verdicts)
+
+
+def _string_list(flow, name: str, near: cst.CSTNode, ctx) -> tuple[str, ...] | None:
+    """The strings of a list literal a name is assigned once in the function around ``near`` (`no_decay = [...]`)."""
+    scope = ctx.function.body if ctx.function is not None else ctx.module.tree
+    values = [a.value for a in walk(scope, cst.Assign) if len(a.targets) == 1 and
+              isinstance(a.targets[0].target, cst.Name) and a.targets[0].target.value == name]
+    if len(values) != 1 or not isinstance(values[0], (cst.List, cst.Tuple, cst.Set)):
+        return None
+    items = [e.value for e in values[0].elements if isinstance(e, cst.Element)]
+    if not all(isinstance(i, cst.SimpleString) for i in items):
+        return None
+    return tuple(i.evaluated_value for i in items)
 
 
 def _holder_names(params: cst.BaseExpression) -> set[str]:
