@@ -27,9 +27,10 @@ from graphlint.engine.flow import Context, FlowGraph, Node, OptimizerSite
 from graphlint.engine.losses import LossFlow
 from graphlint.engine.module import ModuleAnalysis
 from graphlint.engine.returns import returns_of
-from graphlint.engine.tree import walk
+from graphlint.engine.tree import child_nodes, walk
 
 _PARAMETER_LISTS = ("parameters", "named_parameters")
+_CUT_NAMES = ("detach", "no-grad", "rewrap", "non-differentiable", "scalar-escape")
 
 
 @dataclass(frozen=True)
@@ -237,19 +238,77 @@ class Identity:
         return frozenset(found)
 
     def _ancestry(self, backward: cst.CSTNode, clean: bool) -> set[Node] | None:
-        """Nodes the loss of one backward() call is computed from (without a cut, when ``clean``)."""
+        """Nodes the loss of one backward() call is computed from (without a cut, when ``clean``). The clean walk
+        matches calls and returns (up to three calls deep): a function's result, reached from one call of it,
+        leads back out through that call's arguments only, so `critic(fake.detach())` is not computed from the
+        `fake` another call passes to the same forward."""
         sink = self._sinks.get(id(backward))
         if sink is None:
             return None
-        seen = {sink.node}
+        start = (sink.node, ())
+        seen = {start}
         queue = deque(seen)
         while queue:
-            current = queue.popleft()
-            for pred in self.graph.predecessors(current):
-                if pred not in seen and (not clean or self.graph.edges[pred, current]["cut"] is None):
-                    seen.add(pred)
-                    queue.append(pred)
-        return seen
+            current, calls = queue.popleft()
+            for pred, inner in self._sources(current, calls, clean):
+                if (pred, inner) not in seen:
+                    seen.add((pred, inner))
+                    queue.append((pred, inner))
+        return {node for node, _ in seen}
+
+    def _sources(self, node: Node, calls: tuple, clean: bool):
+        """What ``node`` is computed from, one step back, with the calls being returned from."""
+        if clean and calls and node[0] == "var" and node[-1] == "param":
+            passed = self._passed(calls[-1], node)
+            if passed is not None:
+                yield from ((n, calls[:-1]) for n in passed)
+                return
+        for pred in self.graph.predecessors(node):
+            edge = self.graph.edges[pred, node]
+            if clean and edge["cut"] is not None:
+                continue
+            if clean and node[0] == "call" and pred[0] == "ret" and len(pred) == 2 and edge["alias"] and len(calls) < 3:
+                yield pred, calls + (node,)
+            else:
+                yield pred, calls
+
+    def _passed(self, call_node: Node, param: Node) -> frozenset[Node] | None:
+        """The nodes one call passes for a parameter of the function it runs; None when not one plain argument."""
+        data = self.graph.nodes[call_node]
+        call, mod = data.get("site"), data.get("module")
+        if not isinstance(call, cst.Call) or any(a.star for a in call.args):
+            return None
+        ctx = context_of(mod, call)
+        found = self.flow.callee(call, ctx)
+        if found is None:
+            return None
+        fmod, fn, cls, receiver = found
+        fctx = Context(fmod, fn, cls)
+        positional = [p.name for p in (*fn.params.posonly_params, *fn.params.params)]
+        if receiver is not None and positional:
+            if param == self.flow.var_node(positional[0], fctx) + ("param",):
+                return self._nodes_of(receiver, ctx)
+            positional = positional[1:]
+        for i, arg in enumerate(call.args):
+            name = arg.keyword if arg.keyword is not None else positional[i] if i < len(positional) else None
+            if name is not None and param == self.flow.var_node(name, fctx) + ("param",):
+                return self._nodes_of(arg.value, ctx)
+        return None
+
+    def _nodes_of(self, expr: cst.BaseExpression, ctx: Context) -> frozenset[Node]:
+        """The graph's nodes for an expression already evaluated, looked up without evaluating it again (which
+        would add edges from every definition of its names)."""
+        if isinstance(expr, cst.Name):
+            return frozenset({self.flow.var_node(expr, ctx)})
+        cuts = frozenset(n for n in (("cut", id(expr), kind) for kind in _CUT_NAMES) if n in self.graph)
+        if cuts:
+            return cuts
+        if isinstance(expr, cst.Call) and ("call", id(expr)) in self.graph:
+            return frozenset({("call", id(expr))})
+        if isinstance(expr, cst.Attribute) and not isinstance(expr.value, cst.Call):
+            return frozenset(self.flow.attribute_nodes(expr, ctx))
+        return frozenset().union(*(self._nodes_of(c, ctx) for c in child_nodes(expr)
+                                   if isinstance(c, cst.BaseExpression)))
 
     @cached_property
     def _sinks(self) -> dict:

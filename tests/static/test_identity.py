@@ -42,6 +42,26 @@ class Net(nn.Module):
         return model
 
 
+class Critic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Block(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(dim))
+        self.norm = nn.LayerNorm(dim)
+        self.fc = nn.Linear(dim, 3)
+
+    def forward(self, x):
+        return self.fc(self.norm(x + self.pos))
+
+
 def batches():
     for _ in range(10):
         yield torch.randn(4, 8), torch.randint(0, 3, (4,))
@@ -216,6 +236,190 @@ BUGS = [
         """, {}, "GL501", "net = load_model(path)", "opt = torch.optim.SGD"),
 ]
 
+BUGS += [
+    ("optimizers_returned_in_swapped_order", """
+        def make_optimizers(gen, critic):
+            opt_c = torch.optim.Adam(critic.parameters(), lr=1e-3)
+            opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3)
+            return opt_c, opt_g
+
+
+        def main():
+            gen, critic = Net(), Critic()
+            opt_g, opt_c = make_optimizers(gen, critic)
+            for x, y in batches():
+                fake = gen(x)
+                opt_g.zero_grad()
+                g_loss = -critic(fake).mean()
+                g_loss.backward()
+                opt_g.step()
+                opt_c.zero_grad()
+                c_loss = critic(fake.detach()).mean() - critic(torch.randn(4, 3)).mean()
+                c_loss.backward()
+                opt_c.step()
+        """, {}, "GL201", "opt_c.zero_grad()", "opt_g = torch.optim.Adam(gen.parameters()"),
+    ("decoder_optimizer_never_zeroed_inline", """
+        def main():
+            enc, dec = Net(8, 3), Critic()
+            opt_enc = torch.optim.Adam(enc.parameters(), lr=1e-3)
+            opt_dec = torch.optim.Adam(dec.parameters(), lr=1e-3)
+            for x, y in batches():
+                opt_enc.zero_grad()
+                loss = dec(enc(x)).pow(2).mean()
+                loss.backward()
+                opt_enc.step()
+                opt_dec.step()
+        """, {}, "GL203", "opt_dec.step()", "opt_enc.zero_grad()"),
+    ("only_the_encoder_module_zeroed_in_a_helper_module", """
+        from loop import fit
+
+
+        class AutoEncoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder = Net(8, 3)
+                self.decoder = Critic()
+
+            def forward(self, x):
+                return self.decoder(self.encoder(x))
+
+
+        def main():
+            model = AutoEncoder()
+            enc_opt = torch.optim.SGD(model.encoder.parameters(), lr=0.1)
+            dec_opt = torch.optim.SGD(model.decoder.parameters(), lr=0.1)
+            fit(model, enc_opt, dec_opt)
+        """, {"loop.py": """
+        import torch
+
+
+        def fit(model, enc_opt, dec_opt):
+            for _ in range(10):
+                x = torch.randn(4, 8)
+                model.encoder.zero_grad()
+                model(x).pow(2).mean().backward()
+                enc_opt.step()
+                dec_opt.step()
+        """}, "GL203", ("loop.py", "dec_opt.step()"), None),
+    ("generator_update_steps_the_critic_optimizer_from_a_dict", """
+        class Gan:
+            def __init__(self):
+                self.gen, self.critic = Net(8, 3), Critic()
+                self.opts = {"gen": torch.optim.Adam(self.gen.parameters(), lr=1e-3),
+                             "critic": torch.optim.Adam(self.critic.parameters(), lr=1e-3)}
+
+            def step(self, x):
+                fake = self.gen(x)
+                self.opts["critic"].zero_grad()
+                self.critic(fake.detach()).mean().backward()
+                self.opts["critic"].step()
+                self.opts["gen"].zero_grad()
+                (-self.critic(fake).mean()).backward()
+                self.opts["critic"].step()
+
+
+        def main():
+            gan = Gan()
+            for x, y in batches():
+                gan.step(x)
+        """, {}, "GL207", '"gen": torch.optim.Adam', None),
+    ("generator_update_steps_the_critic_optimizer_attribute", """
+        class Gan:
+            def __init__(self):
+                self.gen, self.critic = Net(8, 3), Critic()
+                self.opt_gen = torch.optim.Adam(self.gen.parameters(), lr=1e-3)
+                self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=1e-3)
+
+            def step(self, x):
+                fake = self.gen(x)
+                self.opt_critic.zero_grad()
+                self.critic(fake.detach()).mean().backward()
+                self.opt_critic.step()
+                self.opt_gen.zero_grad()
+                (-self.critic(fake).mean()).backward()
+                self.opt_critic.step()
+
+
+        def main():
+            gan = Gan()
+            for x, y in batches():
+                gan.step(x)
+        """, {}, "GL207", "self.opt_gen = torch.optim.Adam", None),
+    ("auxiliary_optimizer_left_out_of_the_stepped_list", """
+        def build(model):
+            main = [torch.optim.Adam(model.embed.parameters(), lr=1e-3)]
+            aux = torch.optim.Adam(model.head.parameters(), lr=1e-3)
+            return main, aux
+
+
+        def main():
+            model = Net()
+            optimizers, aux = build(model)
+            for x, y in batches():
+                for opt in optimizers:
+                    opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                for opt in optimizers:
+                    opt.step()
+        """, {}, "GL207", "aux = torch.optim.Adam", None),
+    ("second_optimizer_of_a_pair_zeroed_but_never_stepped", """
+        def make(model):
+            return torch.optim.SGD(model.embed.parameters(), lr=0.1), torch.optim.SGD(model.head.parameters(), lr=0.1)
+
+
+        def main():
+            model = Net()
+            body_opt, head_opt = make(model)
+            for x, y in batches():
+                body_opt.zero_grad()
+                head_opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                body_opt.step()
+        """, {}, "GL207", "return torch.optim.SGD(model.embed", None),
+    ("weight_decay_groups_miss_the_norm_weights", """
+        def groups(model):
+            decay = [p for n, p in model.named_parameters() if "norm" not in n and "bias" not in n]
+            no_decay = [p for n, p in model.named_parameters() if "bias" in n]
+            return [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+        def main():
+            model = Block()
+            opt = torch.optim.AdamW(groups(model), lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """, {}, "GL501", "opt = torch.optim.AdamW", 'decay = [p for n, p in model.named_parameters() if "norm"'),
+    ("no_decay_list_and_an_extra_test_leave_the_position_out", """
+        def main():
+            model = Block()
+            no_decay = ["bias", "norm.weight"]
+            params = [
+                {"params": [p for n, p in model.named_parameters()
+                            if not any(nd in n for nd in no_decay) and n != "pos"], "weight_decay": 0.01},
+                {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)],
+                 "weight_decay": 0.0},
+            ]
+            opt = torch.optim.AdamW(params, lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """, {}, "GL501", "opt = torch.optim.AdamW", None),
+    ("groups_by_suffix_leave_a_bare_parameter_out", """
+        def main():
+            model = Block()
+            decay = [p for n, p in model.named_parameters() if n.endswith(".weight")]
+            plain = [p for n, p in model.named_parameters() if n.endswith(".bias")]
+            opt = torch.optim.AdamW([{"params": decay}, {"params": plain, "weight_decay": 0.0}], lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """, {}, "GL501", "opt = torch.optim.AdamW", None),
+]
+
 TWINS = {
     "averaged_model_used_only_for_evaluation": """
         def main():
@@ -387,6 +591,147 @@ TWINS = {
             model = Net.restored("best.pt")
             with torch.no_grad():
                 print(model(torch.randn(2, 8)))
+        """,
+    "gan_optimizers_each_zeroed_and_stepped": """
+        def main():
+            gen, critic = Net(8, 3), Critic()
+            opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3)
+            opt_c = torch.optim.Adam(critic.parameters(), lr=1e-3)
+            for x, y in batches():
+                fake = gen(x)
+                opt_c.zero_grad()
+                (critic(fake.detach()).mean() - critic(torch.randn(4, 3)).mean()).backward()
+                opt_c.step()
+                opt_g.zero_grad()
+                (-critic(fake).mean()).backward()
+                opt_g.step()
+        """,
+    "both_optimizers_cleared_through_the_model": """
+        class AutoEncoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder = Net(8, 3)
+                self.decoder = Critic()
+
+            def forward(self, x):
+                return self.decoder(self.encoder(x))
+
+
+        def main():
+            model = AutoEncoder()
+            enc_opt = torch.optim.SGD(model.encoder.parameters(), lr=0.1)
+            dec_opt = torch.optim.SGD(model.decoder.parameters(), lr=0.1)
+            for x, y in batches():
+                model.zero_grad()
+                model(x).pow(2).mean().backward()
+                enc_opt.step()
+                dec_opt.step()
+        """,
+    "pair_of_optimizers_zeroed_in_a_tuple_loop": """
+        def main():
+            enc, dec = Net(8, 3), Critic()
+            opt_enc = torch.optim.Adam(enc.parameters(), lr=1e-3)
+            opt_dec = torch.optim.Adam(dec.parameters(), lr=1e-3)
+            for x, y in batches():
+                for opt in (opt_enc, opt_dec):
+                    opt.zero_grad()
+                dec(enc(x)).pow(2).mean().backward()
+                opt_enc.step()
+                opt_dec.step()
+        """,
+    "optimizers_returned_to_a_framework": """
+        import lightning.pytorch as pl
+
+
+        class Lit(pl.LightningModule):
+            def __init__(self):
+                super().__init__()
+                self.gen, self.critic = Net(8, 3), Critic()
+
+            def training_step(self, batch, i):
+                return -self.critic(self.gen(batch[0])).mean()
+
+            def configure_optimizers(self):
+                return [torch.optim.Adam(self.gen.parameters()), torch.optim.Adam(self.critic.parameters())]
+        """,
+    "auxiliary_optimizer_handed_to_a_trainer": """
+        from somelib import Trainer
+
+
+        def main():
+            model = Net()
+            main_opt = torch.optim.Adam(model.embed.parameters(), lr=1e-3)
+            aux_opt = torch.optim.Adam(model.head.parameters(), lr=1e-3)
+            trainer = Trainer(aux_optimizer=aux_opt)
+            for x, y in batches():
+                main_opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                main_opt.step()
+                trainer.after_step()
+        """,
+    "every_optimizer_of_a_dict_stepped_by_key": """
+        class Gan:
+            def __init__(self):
+                self.gen, self.critic = Net(8, 3), Critic()
+                self.opts = {"gen": torch.optim.Adam(self.gen.parameters(), lr=1e-3),
+                             "critic": torch.optim.Adam(self.critic.parameters(), lr=1e-3)}
+
+            def update(self, name, loss):
+                self.opts[name].zero_grad()
+                loss.backward()
+                self.opts[name].step()
+
+            def step(self, x):
+                fake = self.gen(x)
+                self.update("critic", self.critic(fake.detach()).mean())
+                self.update("gen", -self.critic(fake).mean())
+
+
+        def main():
+            gan = Gan()
+            for x, y in batches():
+                gan.step(x)
+        """,
+    "optimizers_stepped_through_a_grad_scaler": """
+        def main():
+            model = Net()
+            opt_a = torch.optim.Adam(model.embed.parameters(), lr=1e-3)
+            opt_b = torch.optim.Adam(model.head.parameters(), lr=1e-3)
+            scaler = torch.amp.GradScaler()
+            for x, y in batches():
+                opt_a.zero_grad()
+                opt_b.zero_grad()
+                scaler.scale(F.cross_entropy(model(x), y)).backward()
+                scaler.step(opt_a)
+                scaler.step(opt_b)
+                scaler.update()
+        """,
+    "decay_groups_that_complement_each_other": """
+        def main():
+            model = Block()
+            no_decay = ["bias", "norm.weight"]
+            params = [
+                {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)],
+                 "weight_decay": 0.01},
+                {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)],
+                 "weight_decay": 0.0},
+            ]
+            opt = torch.optim.AdamW(params, lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """,
+    "decay_groups_split_by_parameter_shape": """
+        def main():
+            model = Block()
+            decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+            no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+            opt = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
         """,
 }
 
