@@ -30,6 +30,7 @@ from graphlint.engine.returns import returns_of
 from graphlint.engine.tree import child_nodes, walk
 
 _PARAMETER_LISTS = ("parameters", "named_parameters")
+_LOADS = frozenset({"torch.load", "torch.jit.load"})
 _CUT_NAMES = ("detach", "no-grad", "rewrap", "non-differentiable", "scalar-escape")
 
 
@@ -461,13 +462,14 @@ def new_parameters(mod: ModuleAnalysis, expr: cst.BaseExpression, depth: int = 0
 
 def constructs_model(flow: FlowGraph, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
     """The expression surely makes a new model object: a module class of the analysed files built directly, by
-    a classmethod (`Net.from_checkpoint(path)` returning `cls(...)`) or by a helper that returns one, or a deep
-    copy."""
+    a classmethod (`Net.from_checkpoint(path)` returning `cls(...)`) or by a helper that returns one, a deep
+    copy, a whole model unpickled (`torch.load(path)`) or a pretrained model (`AutoModel.from_pretrained(...)`)."""
     if not isinstance(expr, cst.Call) or depth > 3:
         return False
     mod = ctx.module
-    if mod.qualified(expr) & names.COPY_FUNCTIONS:
-        return True
+    qualified = mod.qualified(expr)
+    if qualified & (names.COPY_FUNCTIONS | _LOADS) or any(q.endswith(".from_pretrained") for q in qualified):
+        return True  # a copy, a pickled model loaded whole, a pretrained model built anew
     if isinstance(expr.func, cst.Name) and expr.func.value == "cls" and ctx.cls is not None:
         return ctx.cls.node.name.value in ctx.cls.module.module_classes
     found = flow.definition(expr.func, ctx)

@@ -86,14 +86,15 @@ class LayersOutsideOptimizer(Rule):
 
     @staticmethod
     def _attribute_replaced_later(analysis) -> Iterator[Report]:
-        """`model.embedding = nn.Embedding.from_pretrained(v, freeze=False)` in a helper called after the optimizer was
-        built from `model.parameters()`: the new layer trains in the loss and is in no optimizer."""
+        """`model.embedding = nn.Embedding.from_pretrained(v, freeze=False)` (or `model.classifier[6] = nn.Linear(...)`)
+        in a helper called after the optimizer was built from `model.parameters()`: the new layer trains in the loss
+        and is in no optimizer."""
         ident, flow, mod = analysis.identity, analysis.flow, analysis.module
         if any(o.held is None for o in ident.optimizers) or _adds_param_group_after(mod.tree, mod, 0):
             return
         stepped = _stepped_optimizers(analysis)
         for amod, assign in ident.assignments():
-            targets = [t.target for t in assign.targets if isinstance(t.target, cst.Attribute)]
+            targets = [t.target for t in assign.targets if isinstance(t.target, (cst.Attribute, cst.Subscript))]
             if len(targets) != 1 or not new_parameters(amod, assign.value) or \
                     ("call", id(assign.value)) not in ident.training_reach:
                 continue

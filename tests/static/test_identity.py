@@ -237,6 +237,45 @@ BUGS = [
 ]
 
 BUGS += [
+    ("classifier_layer_replaced_by_index_after_the_optimizer", """
+        class Vgg(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.classifier = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+            def forward(self, x):
+                return self.classifier(x)
+
+
+        def main():
+            model = Vgg()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+            model.classifier[2] = nn.Linear(16, 3)
+            for x, y in batches():
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+        """, {}, "GL501", "model.classifier[2] = nn.Linear(16, 3)", "optimizer = torch.optim.SGD"),
+    ("whole_model_unpickled_by_a_helper_after_the_optimizer", """
+        from checkpoints import restore
+
+
+        def main(resume=None):
+            model = Net()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            if resume:
+                model = restore(resume)
+            for x, y in batches():
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+        """, {"checkpoints.py": """
+        import torch
+
+
+        def restore(path):
+            return torch.load(path, weights_only=False)
+        """}, "GL501", "model = restore(resume)", "optimizer = torch.optim.Adam"),
     ("optimizers_returned_in_swapped_order", """
         def make_optimizers(gen, critic):
             opt_c = torch.optim.Adam(critic.parameters(), lr=1e-3)
@@ -705,6 +744,38 @@ TWINS = {
                 scaler.step(opt_a)
                 scaler.step(opt_b)
                 scaler.update()
+        """,
+    "classifier_layer_replaced_by_index_before_the_optimizer": """
+        class Vgg(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.classifier = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+            def forward(self, x):
+                return self.classifier(x)
+
+
+        def main():
+            model = Vgg()
+            model.classifier[2] = nn.Linear(16, 3)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+            for x, y in batches():
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+        """,
+    "checkpoint_dict_loaded_into_the_same_model": """
+        def main(resume=None):
+            model = Net()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            if resume:
+                state = torch.load(resume)
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+            for x, y in batches():
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
         """,
     "decay_groups_that_complement_each_other": """
         def main():
