@@ -197,43 +197,121 @@ class LayersOutsideOptimizer(Rule):
 
 
 def _name_filter(flow, element, ctx):
-    """For one parameter group `{"params": [p for n, p in model.named_parameters() if <tests of n>], ...}`: (the tests,
-    the name variable, the model's class, (the comprehension, {names of string lists the tests read}, its module));
-    None for any other form."""
+    """For one parameter group `{"params": <some of model.named_parameters()>, ...}`: (the ways a parameter gets in,
+    each a list of (test of its name, whether it holds), the name variable, the model's class, (where, {names of
+    string lists the tests read}, module)); None for any form but a filtered comprehension
+    (`[p for n, p in model.named_parameters() if "bias" in n]`) or a list appended to under `if`/`elif` in a loop
+    over `model.named_parameters()`."""
     if not isinstance(element, cst.Element) or not isinstance(element.value, cst.Dict):
         return None
     params = [d.value for d in element.value.elements if isinstance(d, cst.DictElement) and
               isinstance(d.key, cst.SimpleString) and d.key.evaluated_value == "params"]
-    found = one_value(flow, params[0], ctx) if len(params) == 1 else None
+    if len(params) != 1:
+        return None
+    if isinstance(params[0], cst.Name):
+        appended = _appended_filter(flow, params[0].value, ctx)
+        if appended is not None:
+            return appended
+    found = one_value(flow, params[0], ctx)
     if found is None:
         return None
     comp, cctx = found
     if isinstance(comp, cst.Call) and isinstance(comp.func, cst.Name) and comp.func.value == "list" and len(comp.args) == 1:
         comp = comp.args[0].value
-    if not isinstance(comp, (cst.ListComp, cst.GeneratorExp)) or comp.for_in.inner_for_in is not None:
+    if not isinstance(comp, (cst.ListComp, cst.GeneratorExp)) or comp.for_in.inner_for_in is not None or \
+            not isinstance(comp.elt, cst.Name):
         return None
-    loop = comp.for_in
-    target, source = loop.target, loop.iter
+    loop = _over_named_parameters(flow, comp.for_in.target, comp.for_in.iter, comp.elt.value, cctx)
+    if loop is None:
+        return None
+    tests = [(c.test, True) for c in comp.for_in.ifs]
+    return [tests], loop[0], loop[1], (comp, _strings_read(flow, tests, cctx), cctx.module)
+
+
+def _over_named_parameters(flow, target, source, element: str, ctx):
+    """(name variable, model class) for `for n, p in model.named_parameters()` taking `p`; None otherwise."""
     if not (isinstance(target, cst.Tuple) and len(target.elements) == 2 and
-            all(isinstance(e.value, cst.Name) for e in target.elements) and isinstance(comp.elt, cst.Name) and
-            comp.elt.value == target.elements[1].value.value and isinstance(source, cst.Call) and not source.args and
+            all(isinstance(e.value, cst.Name) for e in target.elements) and
+            element == target.elements[1].value.value and isinstance(source, cst.Call) and not source.args and
             isinstance(source.func, cst.Attribute) and source.func.attr.value == "named_parameters"):
         return None
-    cls = flow.class_of(source.func.value, cctx)
-    if cls is None:
+    cls = flow.class_of(source.func.value, ctx)
+    return (target.elements[0].value.value, cls) if cls is not None else None
+
+
+def _appended_filter(flow, name: str, ctx):
+    """`decay = []` then `decay.append(p)` under `if`/`elif`/`else` arms in `for n, p in model.named_parameters():`."""
+    mod = ctx.module
+    scope = ctx.function.body if ctx.function is not None else mod.tree
+    made = [value for a in walk(scope, cst.Assign) for t in a.targets for value in _values_for(t.target, a.value, name)]
+    uses = [c for c in walk(scope, cst.Call) if isinstance(c.func, cst.Attribute) and
+            isinstance(c.func.value, cst.Name) and c.func.value.value == name]
+    if len(made) != 1 or not isinstance(made[0], cst.List) or made[0].elements or not uses or \
+            any(c.func.attr.value != "append" or len(c.args) != 1 or not isinstance(c.args[0].value, cst.Name)
+                for c in uses) or any(isinstance(a.target, cst.Name) and a.target.value == name
+                                      for a in walk(scope, cst.AugAssign)):
         return None
-    strings = {}
-    for name in {n.value for c in loop.ifs for n in walk(c.test, cst.Name)}:
-        held = _string_list(flow, name, comp, cctx)
+    ways, found = [], None
+    for call in uses:
+        tests, loop = [], None
+        child = mod.parent(call)
+        for parent in mod.ancestors(child):
+            if isinstance(parent, cst.For):
+                loop = parent
+                break
+            if isinstance(parent, cst.If):
+                tests.append((parent.test, _in_body(parent, child)))
+            elif isinstance(parent, (cst.While, cst.With, cst.Try, cst.FunctionDef)):
+                return None
+            child = parent
+        if loop is None or any(True for _ in walk(loop.body, (cst.Continue, cst.Break, cst.Return))):
+            return None
+        over = _over_named_parameters(flow, loop.target, loop.iter, call.args[0].value.value, ctx)
+        if over is None or found is not None and over != found:
+            return None
+        found = over
+        ways.append(tests)
+    every = [t for way in ways for t in way]
+    return ways, found[0], found[1], (made[0], _strings_read(flow, every, ctx), mod)
+
+
+def _values_for(target: cst.BaseExpression, value: cst.BaseExpression, name: str) -> list:
+    """What an assignment gives ``name``: `[]` for `decay` in `decay = []` and in `decay, no_decay = [], []`;
+    the whole value when the shapes do not match (an unknown part)."""
+    if isinstance(target, cst.Name):
+        return [value] if target.value == name else []
+    if isinstance(target, (cst.Tuple, cst.List)):
+        names_ = [e.value for e in target.elements]
+        if not any(isinstance(n, cst.Name) and n.value == name for n in names_):
+            return []
+        if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(names_):
+            return [v.value for n, v in zip(names_, value.elements) if isinstance(n, cst.Name) and n.value == name]
+        return [value]
+    return []
+
+
+def _in_body(gate: cst.If, child: cst.CSTNode) -> bool:
+    """Whether ``child`` (a node just under the `if`) is its body rather than its `else`/`elif` part."""
+    return child is gate.body
+
+
+def _strings_read(flow, tests, ctx) -> dict[str, tuple[str, ...]]:
+    found = {}
+    for name in {n.value for test, _ in tests for n in walk(test, cst.Name)}:
+        held = _string_list(flow, name, None, ctx)
         if held is not None:
-            strings[name] = held
-    return [c.test for c in loop.ifs], target.elements[0].value.value, cls, (comp, strings, cctx.module)
+            found[name] = held
+    return found
 
 
-def _group_takes(tests: list, name_var: str, name: str, strings: dict) -> bool | None:
-    """Whether a group's tests all hold for a parameter name; None when one of them cannot be decided."""
-    verdicts = [name_test(t, name_var, name, strings) for t in tests]
-    return None if None in verdicts else all(verdicts)
+def _group_takes(ways: list, name_var: str, name: str, strings: dict) -> bool | None:
+    """Whether a group takes a parameter name (one of its ways in has every test as required); None when that
+    cannot be decided."""
+    verdicts = []
+    for tests in ways:
+        results = [name_test(t, name_var, name, strings) for t, _ in tests]
+        verdicts.append(None if None in results else all(r == want for r, (_, want) in zip(results, tests)))
+    return True if True in verdicts else None if None in verdicts else False
 
 
 def _string_list(flow, name: str, near: cst.CSTNode, ctx) -> tuple[str, ...] | None:

@@ -446,6 +446,25 @@ BUGS += [
                 F.cross_entropy(model(x), y).backward()
                 opt.step()
         """, {}, "GL501", "opt = torch.optim.AdamW", None),
+    ("groups_appended_in_a_loop_leave_the_norm_weights_out", """
+        def configure(model, wd):
+            decay, no_decay = [], []
+            for name, param in model.named_parameters():
+                if name.endswith("bias"):
+                    no_decay.append(param)
+                elif "norm" not in name:
+                    decay.append(param)
+            return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+        def main():
+            model = Block()
+            opt = torch.optim.AdamW(configure(model, 0.05), lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """, {}, "GL501", "opt = torch.optim.AdamW", None),
     ("groups_by_suffix_leave_a_bare_parameter_out", """
         def main():
             model = Block()
@@ -788,6 +807,39 @@ TWINS = {
                  "weight_decay": 0.0},
             ]
             opt = torch.optim.AdamW(params, lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """,
+    "groups_appended_in_a_loop_with_an_else": """
+        def main():
+            model = Block()
+            decay, no_decay = [], []
+            for name, param in model.named_parameters():
+                if name.endswith("bias") or "norm" in name:
+                    no_decay.append(param)
+                else:
+                    decay.append(param)
+            opt = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
+            for x, y in batches():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        """,
+    "frozen_parameters_skipped_in_the_group_loop": """
+        def main():
+            model = Block()
+            model.norm.requires_grad_(False)
+            decay, no_decay = [], []
+            for name, param in model.named_parameters():
+                if not param.requires_grad:
+                    continue
+                if name.endswith("bias"):
+                    no_decay.append(param)
+                elif "norm" not in name:
+                    decay.append(param)
+            opt = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
             for x, y in batches():
                 opt.zero_grad()
                 F.cross_entropy(model(x), y).backward()
