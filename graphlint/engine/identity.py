@@ -188,6 +188,12 @@ class Identity:
 
     def parameter_objects(self, optimizers: frozenset[Node]) -> frozenset[Node] | None:
         """Every object (submodules included) whose parameters these optimizers may hold; None when unknown."""
+        key = ("parameters", optimizers)
+        if key not in self._answers:
+            self._answers[key] = self._parameter_objects(optimizers)
+        return self._answers[key]
+
+    def _parameter_objects(self, optimizers: frozenset[Node]) -> frozenset[Node] | None:
         found: set[Node] = set()
         for node in optimizers:
             opt = self.by_node(node)
@@ -319,16 +325,12 @@ class Identity:
         """The loss of this backward() is computed from these objects' parameters only through cuts (a
         discriminator's loss from `fake.detach()`): positive evidence that it leaves their gradients alone.
         A loss the graph does not connect to them at all says nothing (it may reach them unseen)."""
-        key = (id(backward), objects)
-        if key not in self._misses:
+        key = ("misses", id(backward), objects)
+        if key not in self._answers:
             every, clean = self._ancestry(backward, False), self._ancestry(backward, True)
-            self._misses[key] = every is not None and clean is not None and bool(objects & every) and \
+            self._answers[key] = every is not None and clean is not None and bool(objects & every) and \
                 not objects & clean
-        return self._misses[key]
-
-    @cached_property
-    def _misses(self) -> dict:
-        return {}
+        return self._answers[key]
 
     def escapes(self, opt: Optimizer) -> bool:
         """The optimizer may be used by code the analysis does not see: handed to a call we cannot read (a
@@ -361,8 +363,19 @@ class Identity:
                                   for b in made[0].bases)
 
     # -- what each step, zero_grad and backward concerns ---------------------------------------------
+    @cached_property
+    def _answers(self) -> dict:
+        """Answers about one call, asked many times by path searches (kept per question and call)."""
+        return {}
+
     def stepped_by(self, step: cst.Call, module: ModuleAnalysis) -> frozenset[Node] | None:
         """The optimizers `opt.step()` or `scaler.step(opt)` may step; None when not known."""
+        key = ("step", id(step))
+        if key not in self._answers:
+            self._answers[key] = self._stepped_by(step, module)
+        return self._answers[key]
+
+    def _stepped_by(self, step: cst.Call, module: ModuleAnalysis) -> frozenset[Node] | None:
         receiver = step.func.value if isinstance(step.func, cst.Attribute) else None
         if receiver is not None and "scaler" in module.code(receiver).lower() and step.args:
             receiver = step.args[0].value
@@ -371,6 +384,12 @@ class Identity:
     def cleared_by(self, clear: cst.Call, module: ModuleAnalysis) -> frozenset[Node] | None:
         """The objects whose gradients `x.zero_grad()` clears: an optimizer's parameters, or a model's (its
         submodules included); None when not known."""
+        key = ("clear", id(clear))
+        if key not in self._answers:
+            self._answers[key] = self._cleared_by(clear, module)
+        return self._answers[key]
+
+    def _cleared_by(self, clear: cst.Call, module: ModuleAnalysis) -> frozenset[Node] | None:
         if not isinstance(clear.func, cst.Attribute):
             return None
         ctx = context_of(module, clear)
