@@ -509,13 +509,16 @@ def constructs_model(flow: FlowGraph, expr: cst.BaseExpression, ctx: Context, de
         if ret.value is None:
             return False
         if isinstance(ret.value, cst.Name):
+            if any(isinstance(b.node, cst.Param) or isinstance(fmod.parent(b.node), cst.Param)
+                   for b in fmod.scopes.bindings(ret.value)):
+                return False  # `return model` of the model it was given: the same object
             assigned = list(flow.assigned_values(ret.value, fctx))
             if not assigned:
                 return False
-            values += [v for v, _ in assigned]
+            values += assigned
         else:
-            values.append(ret.value)
-    return bool(values) and all(constructs_model(flow, v, fctx, depth + 1) for v in values)
+            values.append((ret.value, fctx))
+    return bool(values) and all(constructs_model(flow, v, vctx, depth + 1) for v, vctx in values)
 
 
 # -- program order across calls ------------------------------------------------------------------------

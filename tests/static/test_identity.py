@@ -783,6 +783,22 @@ TWINS = {
                 F.cross_entropy(model(x), y).backward()
                 optimizer.step()
         """,
+    "helper_loads_weights_into_the_model_it_is_given_and_returns_it": """
+        def load_weights(model, path):
+            model.load_state_dict(torch.load(path))
+            return model
+
+
+        def main(resume=None):
+            model = Net()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            if resume:
+                model = load_weights(model, resume)
+            for x, y in batches():
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+        """,
     "checkpoint_dict_loaded_into_the_same_model": """
         def main(resume=None):
             model = Net()
