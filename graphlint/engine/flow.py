@@ -156,6 +156,8 @@ class FlowGraph:
         self.non_autograd_updates: list[Value] = []  # objects updated outside autograd (EMA / target nets)
         self.frozen: list[tuple[Value, cst.CSTNode, ModuleAnalysis]] = []
         self.accumulations: list[Accumulation] = []  # `total += x`, `outputs.append(x)`
+        # id of a call `f(...)` / `f.m(...)` with a plain name `f` -> the definitions of `f` that reach the call
+        self.names_at_call: dict[int, frozenset] = {}
         self._done: set[str] = set()
         self._recorded: set[tuple] = set()
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
@@ -539,6 +541,9 @@ class FlowGraph:
         all_args = union(args)
         method = func.attr.value if isinstance(func, cst.Attribute) else None
         receiver = self.eval(func.value, ctx) if isinstance(func, cst.Attribute) else EMPTY
+        called = func.value if isinstance(func, cst.Attribute) else func
+        if isinstance(called, cst.Name):
+            self.names_at_call[id(call)] = self.read(called, ctx)
 
         # gradient sinks
         if kb.matches("gradients.sinks", (), method):

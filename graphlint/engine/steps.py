@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import Callable
 
 import libcst as cst
 
@@ -23,6 +24,7 @@ BACKWARD, STEP, ZERO_GRAD, GRAD_EDIT = "backward", "step", "zero_grad", "grad_ed
 GRAD_NONE = "grad_none"  # a branch taken only when a gradient is None: nothing left to clear there
 CLEARING_CALL = "clearing_call"  # a call, past the splicing depth, to a function that clears on every path
 MAX_INLINE_DEPTH = 3
+Among = Callable[[int], bool] | None  # the events (points) a question counts; None: all of them
 
 
 @dataclass(frozen=True)
@@ -52,36 +54,46 @@ class StepGraph:
     def of(self, kind: str) -> list[Event]:
         return [self.events[p] for p in self.points(kind)]
 
-    def is_clear(self, p: int) -> bool:
+    def is_clear(self, p: int, among: Among = None) -> bool:
         event = self.events.get(p)
-        return event is not None and event.clears
+        return event is not None and event.clears and (among is None or among(p))
 
-    def nearest_before(self, p: int, kinds: tuple[str, ...]) -> set[int]:
+    def concerning(self, step: int, identity) -> Among:
+        """The events that may touch the gradients the optimizer of ``step`` applies (engine/identity.py): a
+        zero_grad(), step() or backward() of optimizers and losses over other parameters is left out."""
+        event = self.events[step]
+        test = identity.concerns(event.node, event.module)
+        return lambda q: test(self.events[q].kind, self.events[q].node, self.events[q].module)
+
+    def nearest_before(self, p: int, kinds: tuple[str, ...], among: Among = None) -> set[int]:
         """The points of ``kinds`` that run last before ``p`` on some path (the walk stops at the first one).
         A handler is entered as if its `try` failed at once: an exception that strikes after backward()
-        and leads to a step is a path too unlikely to report."""
-        return self._before(p, kinds)[1]
+        and leads to a step is a path too unlikely to report. ``among``: only these events count."""
+        return self._before(p, kinds, among)[1]
 
     def between(self, p: int, kinds: tuple[str, ...]) -> set[int]:
         """Points that run before ``p`` on a path with no event of ``kinds`` from them up to ``p``."""
         return self._before(p, kinds)[0]
 
-    def backward_free_to(self, p: int, step: int) -> bool:
+    def backward_free_to(self, p: int, step: int, among: Among = None) -> bool:
         """No way from ``p`` on to ``step`` runs backward() before clearing again: ``p`` always sits between the
         last backward() and the step (not only on a path no run takes, such as a loop left by `break` before
         its backward())."""
-        passed = self.flow.reach([p], lambda q: q == step or self.is_clear(q), raising=False)[0]
-        return not any(q in self.events and self.events[q].kind == BACKWARD for q in passed)
+        passed = self.flow.reach([p], lambda q: q == step or self.is_clear(q, among), raising=False)[0]
+        return not any(q in self.events and self.events[q].kind == BACKWARD and (among is None or among(q))
+                       for q in passed)
 
-    def _before(self, p: int, kinds: tuple[str, ...]) -> tuple[set[int], set[int]]:
-        return self.flow.reach([p], lambda q: q in self.events and self.events[q].kind in kinds, backward=True,
-                               raising=False)
+    def _before(self, p: int, kinds: tuple[str, ...], among: Among = None) -> tuple[set[int], set[int]]:
+        return self.flow.reach([p], lambda q: q in self.events and self.events[q].kind in kinds and
+                               (among is None or among(q)), backward=True, raising=False)
 
-    def uncleared_cycle(self, p: int, region: set[int]) -> bool:
+    def uncleared_cycle(self, p: int, region: set[int], among: Among = None) -> bool:
         """Inside one loop, a path from ``p`` round to ``p`` again runs backward() and clears nothing."""
-        blocked = self.is_clear
+        def blocked(q: int) -> bool:
+            return self.is_clear(q, among)
         after = self.flow.reach([p], blocked, within=region.__contains__)[0]
-        backwards = [q for q in after if q in self.events and self.events[q].kind == BACKWARD]
+        backwards = [q for q in after if q in self.events and self.events[q].kind == BACKWARD and
+                     (among is None or among(q))]
         return p in self.flow.reach(backwards, blocked, within=region.__contains__)[0]
 
     def every_iteration(self, p: int, head: int, region: set[int]) -> bool:

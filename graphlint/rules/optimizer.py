@@ -7,6 +7,9 @@ import libcst as cst
 
 from graphlint.engine import names
 from graphlint.engine.flow import Context, function_key
+from graphlint.engine.steps import STEP, ZERO_GRAD
+from graphlint.engine.identity import (AFTER, constructs_model, context_of, name_test, new_parameters, one_value, order,
+                                       parameter_names)
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
 from graphlint.rules.structure import TENSOR_FACTORIES, creates_parameters
@@ -19,6 +22,130 @@ class LayersOutsideOptimizer(Rule):
     def check(self, analysis) -> Iterator[Report]:
         yield from self._replaced_after_optimizer(analysis)
         yield from self._partial_coverage(analysis)
+        yield from self._copy_trained_instead(analysis)
+        yield from self._attribute_replaced_later(analysis)
+        yield from self._name_rebound_later(analysis)
+        yield from self._groups_miss_parameters(analysis)
+
+    @staticmethod
+    def _groups_miss_parameters(analysis) -> Iterator[Report]:
+        """Parameter groups made by filtering `model.named_parameters()` by name, where some parameters that the
+        loss reaches pass no group's filter (`"norm" not in n and "bias" not in n` / `"bias" in n` leaves out the
+        LayerNorm weights)."""
+        ident, flow, mod = analysis.identity, analysis.flow, analysis.module
+        if len(ident.optimizers) != 1:
+            return
+        opt = ident.optimizers[0]
+        if opt.site.module is not mod or opt.site.params is None or opt.node not in _stepped_optimizers(analysis):
+            return
+        found = one_value(flow, opt.site.params, Context(mod, opt.site.function, mod.enclosing_class(opt.site.call)))
+        if found is None or not isinstance(found[0], (cst.List, cst.Tuple)) or not found[0].elements:
+            return
+        filters = [_name_filter(flow, el, found[1]) for el in found[0].elements]
+        if None in filters or len({id(cls) for _, _, cls, _ in filters}) != 1:
+            return
+        names_ = parameter_names(flow, filters[0][2])
+        if not names_:
+            return
+        missed = []
+        for name, owner in names_.items():
+            verdicts = [_group_takes(conds, var, name, strings) for conds, var, _, (_, strings, _) in filters]
+            if all(v is False for v in verdicts) and owner in ident.training_reach and \
+                    owner not in analysis.losses.frozen_owners:
+                missed.append(name)
+        if missed:
+            shown = ", ".join(f"`{n}`" for n in missed[:4]) + (" …" if len(missed) > 4 else "")
+            yield Report(opt.site.call, f"the parameter groups given to the optimizer filter "
+                         f"`named_parameters()` by name, and {shown} pass{'es' if len(missed) == 1 else ''} no "
+                         "group's filter: they reach the loss but are in no optimizer, so they never move. Make the "
+                         "filters complementary (e.g. the no-decay group takes every name the decay group leaves out).",
+                         tuple(Related(f[3][0], "a parameter group's filter", f[3][2]) for f in filters))
+
+    @staticmethod
+    def _copy_trained_instead(analysis) -> Iterator[Report]:
+        """The loss is computed by a copy (`copy.deepcopy(model)`, `AveragedModel(model)`) of the model an optimizer
+        holds, the model itself by nothing: the copy's gradients reach no optimizer, the model gets none."""
+        ident, mod = analysis.identity, analysis.module
+        if not ident.copies or any(o.held is None for o in ident.optimizers):
+            return
+        held_anywhere = set().union(*(analysis.flow.members(h) for o in ident.optimizers for h in o.held))
+        stepped = _stepped_optimizers(analysis)
+        for opt in ident.optimizers:
+            if opt.site.module is not mod or opt.node not in stepped or opt.held & ident.trained:
+                continue
+            for copy in ident.copies:
+                if copy not in ident.trained or copy in held_anywhere or not ident.copy_source(copy) & opt.held:
+                    continue
+                data = analysis.flow.graph.nodes[copy]
+                site, cmod = data["site"], data["module"]
+                yield Report(opt.site.call, f"the optimizer holds the parameters of `{mod.code(opt.site.params)}`, but the "
+                             f"loss is computed by `{cmod.code(site)}` (line {cmod.line(site)}), a copy with parameters "
+                             "of its own: the copy gets the gradients and is in no optimizer, the original gets none, "
+                             "so nothing trains. Train the original (use the copy for evaluation), or build the "
+                             "optimizer on the copy.", (Related(site, "the copy that the loss is computed by", cmod),))
+
+    @staticmethod
+    def _attribute_replaced_later(analysis) -> Iterator[Report]:
+        """`model.embedding = nn.Embedding.from_pretrained(v, freeze=False)` (or `model.classifier[6] = nn.Linear(...)`)
+        in a helper called after the optimizer was built from `model.parameters()`: the new layer trains in the loss
+        and is in no optimizer."""
+        ident, flow, mod = analysis.identity, analysis.flow, analysis.module
+        if any(o.held is None for o in ident.optimizers) or _adds_param_group_after(mod.tree, mod, 0):
+            return
+        stepped = _stepped_optimizers(analysis)
+        for amod, assign in ident.assignments():
+            targets = [t.target for t in assign.targets if isinstance(t.target, (cst.Attribute, cst.Subscript))]
+            if len(targets) != 1 or not new_parameters(amod, assign.value) or \
+                    ("call", id(assign.value)) not in ident.training_reach:
+                continue
+            replaced = ident.objects(targets[0].value, context_of(amod, assign))
+            holders = [o for o in ident.optimizers if any(replaced & flow.members(h) for h in o.held)]
+            for opt in holders:
+                if opt.node not in stepped:
+                    continue
+                # every optimizer that may hold the model was surely built before the replacement
+                if any(order(flow, (o.site.module, o.site.call), (amod, assign)) != {AFTER} for o in holders):
+                    break
+                yield Report(assign, f"`{amod.code(targets[0])}` is replaced with new parameters after the optimizer was "
+                             f"built from `{opt.site.module.code(opt.site.params)}` (line "
+                             f"{opt.site.module.line(opt.site.call)}): the optimizer still holds the old ones, so the "
+                             "new layer gets gradients and never moves. Build the optimizer after changing the model "
+                             "(or copy the new values in place with `.data.copy_()` under no_grad).",
+                             (Related(opt.site.call, "the optimizer, built earlier", opt.site.module),), module=amod)
+                break
+
+    @staticmethod
+    def _name_rebound_later(analysis) -> Iterator[Report]:
+        """`model = Net.from_checkpoint(path)` after `opt = Adam(model.parameters())` in the same function: the
+        optimizer holds the first model, the new one is trained and in no optimizer."""
+        ident, flow, mod = analysis.identity, analysis.flow, analysis.module
+        if any(o.held is None for o in ident.optimizers) or _adds_param_group_after(mod.tree, mod, 0):
+            return
+        stepped = _stepped_optimizers(analysis)
+        held_anywhere = set().union(*(h for o in ident.optimizers for h in o.held))
+        for assign in mod.all(cst.Assign):
+            if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
+                continue
+            name, ctx = assign.targets[0].target, context_of(mod, assign)
+            if ctx.function is None or not constructs_model(flow, assign.value, ctx):
+                continue
+            new = flow.points_to(flow.var_node(name, ctx) + (id(assign),))
+            if not new & ident.trained or new & held_anywhere:
+                continue
+            for opt in ident.optimizers:
+                if opt.site.function is not ctx.function or opt.node not in stepped or \
+                        name.value not in _holder_names(opt.site.params) or \
+                        order(flow, (mod, opt.site.call), (mod, assign)) != {AFTER}:
+                    continue
+                if any(o.site.function is ctx.function and mod.line(o.site.call) > mod.line(assign)
+                       for o in ident.optimizers):
+                    break  # rebuilt after
+                yield Report(assign, f"`{name.value}` is bound to a new model after the optimizer was built from "
+                             f"`{mod.code(opt.site.params)}` (line {mod.line(opt.site.call)}): the optimizer still "
+                             "holds the first model's parameters, and the new model, which the loss is computed by, "
+                             "is in no optimizer. Build the optimizer after the model is final.",
+                             (Related(opt.site.call, "the optimizer, built from the earlier model"),))
+                break
 
     def _replaced_after_optimizer(self, analysis) -> Iterator[Report]:
         """`opt = SGD(model.parameters())` then `model.fc = nn.Linear(...)` in the same function."""
@@ -69,6 +196,143 @@ class LayersOutsideOptimizer(Rule):
                          "trainable parameters (or freeze the rest with `requires_grad_(False)`).", module=mod)
 
 
+def _name_filter(flow, element, ctx):
+    """For one parameter group `{"params": <some of model.named_parameters()>, ...}`: (the ways a parameter gets in,
+    each a list of (test of its name, whether it holds), the name variable, the model's class, (where, {names of
+    string lists the tests read}, module)); None for any form but a filtered comprehension
+    (`[p for n, p in model.named_parameters() if "bias" in n]`) or a list appended to under `if`/`elif` in a loop
+    over `model.named_parameters()`."""
+    if not isinstance(element, cst.Element) or not isinstance(element.value, cst.Dict):
+        return None
+    params = [d.value for d in element.value.elements if isinstance(d, cst.DictElement) and
+              isinstance(d.key, cst.SimpleString) and d.key.evaluated_value == "params"]
+    if len(params) != 1:
+        return None
+    if isinstance(params[0], cst.Name):
+        appended = _appended_filter(flow, params[0].value, ctx)
+        if appended is not None:
+            return appended
+    found = one_value(flow, params[0], ctx)
+    if found is None:
+        return None
+    comp, cctx = found
+    if isinstance(comp, cst.Call) and isinstance(comp.func, cst.Name) and comp.func.value == "list" and len(comp.args) == 1:
+        comp = comp.args[0].value
+    if not isinstance(comp, (cst.ListComp, cst.GeneratorExp)) or comp.for_in.inner_for_in is not None or \
+            not isinstance(comp.elt, cst.Name):
+        return None
+    loop = _over_named_parameters(flow, comp.for_in.target, comp.for_in.iter, comp.elt.value, cctx)
+    if loop is None:
+        return None
+    tests = [(c.test, True) for c in comp.for_in.ifs]
+    return [tests], loop[0], loop[1], (comp, _strings_read(flow, tests, cctx), cctx.module)
+
+
+def _over_named_parameters(flow, target, source, element: str, ctx):
+    """(name variable, model class) for `for n, p in model.named_parameters()` taking `p`; None otherwise."""
+    if not (isinstance(target, cst.Tuple) and len(target.elements) == 2 and
+            all(isinstance(e.value, cst.Name) for e in target.elements) and
+            element == target.elements[1].value.value and isinstance(source, cst.Call) and not source.args and
+            isinstance(source.func, cst.Attribute) and source.func.attr.value == "named_parameters"):
+        return None
+    cls = flow.class_of(source.func.value, ctx)
+    return (target.elements[0].value.value, cls) if cls is not None else None
+
+
+def _appended_filter(flow, name: str, ctx):
+    """`decay = []` then `decay.append(p)` under `if`/`elif`/`else` arms in `for n, p in model.named_parameters():`."""
+    mod = ctx.module
+    scope = ctx.function.body if ctx.function is not None else mod.tree
+    made = [value for a in walk(scope, cst.Assign) for t in a.targets for value in _values_for(t.target, a.value, name)]
+    uses = [c for c in walk(scope, cst.Call) if isinstance(c.func, cst.Attribute) and
+            isinstance(c.func.value, cst.Name) and c.func.value.value == name]
+    if len(made) != 1 or not isinstance(made[0], cst.List) or made[0].elements or not uses or \
+            any(c.func.attr.value != "append" or len(c.args) != 1 or not isinstance(c.args[0].value, cst.Name)
+                for c in uses) or any(isinstance(a.target, cst.Name) and a.target.value == name
+                                      for a in walk(scope, cst.AugAssign)):
+        return None
+    ways, found = [], None
+    for call in uses:
+        tests, loop = [], None
+        child = mod.parent(call)
+        for parent in mod.ancestors(child):
+            if isinstance(parent, cst.For):
+                loop = parent
+                break
+            if isinstance(parent, cst.If):
+                tests.append((parent.test, _in_body(parent, child)))
+            elif isinstance(parent, (cst.While, cst.With, cst.Try, cst.FunctionDef)):
+                return None
+            child = parent
+        if loop is None or any(True for _ in walk(loop.body, (cst.Continue, cst.Break, cst.Return))):
+            return None
+        over = _over_named_parameters(flow, loop.target, loop.iter, call.args[0].value.value, ctx)
+        if over is None or found is not None and over != found:
+            return None
+        found = over
+        ways.append(tests)
+    every = [t for way in ways for t in way]
+    return ways, found[0], found[1], (made[0], _strings_read(flow, every, ctx), mod)
+
+
+def _values_for(target: cst.BaseExpression, value: cst.BaseExpression, name: str) -> list:
+    """What an assignment gives ``name``: `[]` for `decay` in `decay = []` and in `decay, no_decay = [], []`;
+    the whole value when the shapes do not match (an unknown part)."""
+    if isinstance(target, cst.Name):
+        return [value] if target.value == name else []
+    if isinstance(target, (cst.Tuple, cst.List)):
+        names_ = [e.value for e in target.elements]
+        if not any(isinstance(n, cst.Name) and n.value == name for n in names_):
+            return []
+        if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(names_):
+            return [v.value for n, v in zip(names_, value.elements) if isinstance(n, cst.Name) and n.value == name]
+        return [value]
+    return []
+
+
+def _in_body(gate: cst.If, child: cst.CSTNode) -> bool:
+    """Whether ``child`` (a node just under the `if`) is its body rather than its `else`/`elif` part."""
+    return child is gate.body
+
+
+def _strings_read(flow, tests, ctx) -> dict[str, tuple[str, ...]]:
+    found = {}
+    for name in {n.value for test, _ in tests for n in walk(test, cst.Name)}:
+        held = _string_list(flow, name, None, ctx)
+        if held is not None:
+            found[name] = held
+    return found
+
+
+def _group_takes(ways: list, name_var: str, name: str, strings: dict) -> bool | None:
+    """Whether a group takes a parameter name (one of its ways in has every test as required); None when that
+    cannot be decided."""
+    verdicts = []
+    for tests in ways:
+        results = [name_test(t, name_var, name, strings) for t, _ in tests]
+        verdicts.append(None if None in results else all(r == want for r, (_, want) in zip(results, tests)))
+    return True if True in verdicts else None if None in verdicts else False
+
+
+def _string_list(flow, name: str, near: cst.CSTNode, ctx) -> tuple[str, ...] | None:
+    """The strings of a list literal a name is assigned once in the function around ``near`` (`no_decay = [...]`)."""
+    scope = ctx.function.body if ctx.function is not None else ctx.module.tree
+    values = [a.value for a in walk(scope, cst.Assign) if len(a.targets) == 1 and
+              isinstance(a.targets[0].target, cst.Name) and a.targets[0].target.value == name]
+    if len(values) != 1 or not isinstance(values[0], (cst.List, cst.Tuple, cst.Set)):
+        return None
+    items = [e.value for e in values[0].elements if isinstance(e, cst.Element)]
+    if not all(isinstance(i, cst.SimpleString) for i in items):
+        return None
+    return tuple(i.evaluated_value for i in items)
+
+
+def _holder_names(params: cst.BaseExpression) -> set[str]:
+    """`model` in `Adam(model.parameters())` or `Adam(list(model.parameters()) + ...)`."""
+    return {c.func.value.value for c in walk(params, cst.Call) if isinstance(c.func, cst.Attribute) and
+            c.func.attr.value in ("parameters", "named_parameters") and isinstance(c.func.value, cst.Name)}
+
+
 def _only_submodules(params: cst.BaseExpression) -> bool:
     """Every `.parameters()` in the expression is called on an attribute (`model.head`), not a whole model."""
     calls = [c for c in walk(params, cst.Call)
@@ -81,6 +345,36 @@ def _only_submodules(params: cst.BaseExpression) -> bool:
 def _adds_param_group_after(body, mod, line: int) -> bool:
     return any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "add_param_group" and mod.line(c) > line
                for c in walk(body, cst.Call))
+
+
+@register
+class OptimizerNeverStepped(Rule):
+    code = "GL207"
+
+    def check(self, analysis) -> Iterator[Report]:
+        """An optimizer whose parameters the training loss reaches, that no `step()` of the file may run, and
+        that no code the analysis cannot see may reach."""
+        ident, mod = analysis.identity, analysis.module
+        steps = [e for graph in analysis.steps.graphs for e in graph.of(STEP)]
+        stepped = [ident.stepped_by(e.node, e.module) for e in steps]
+        if not steps or None in stepped:
+            return
+        run = set().union(*stepped)
+        for opt in ident.optimizers:
+            if opt.site.module is not mod or opt.node in run or opt.held is None or ident.escapes(opt) or \
+                    not any(m in ident.training_reach for h in opt.held for m in analysis.flow.members(h)):
+                continue
+            cleared = [e for graph in analysis.steps.graphs for e in graph.of(ZERO_GRAD)
+                       if isinstance(e.node.func, cst.Attribute) and
+                       opt.node in (ident.optimizers_of(e.node.func.value, context_of(e.module, e.node)) or ())]
+            zeroed = f" (it is zeroed at line {cleared[0].module.line(cleared[0].node)})" if cleared else ""
+            shown = list({(e.module.path, e.module.line(e.node)): e for e in steps}.values())[:3]
+            lines = ", ".join(str(e.module.line(e.node)) for e in shown)
+            yield Report(opt.site.call, f"this optimizer over `{mod.code(opt.site.params)}` is never stepped{zeroed}: "
+                         f"the training loss reaches its parameters, but no `step()` of the file runs it (the steps "
+                         f"at line {lines} run other optimizers), so they get gradients and never move. Step it "
+                         "with the others.",
+                         tuple(Related(e.node, "a step that runs another optimizer", e.module) for e in shown))
 
 
 @register

@@ -27,22 +27,44 @@ class ZeroGradBeforeStep(Rule):
                 continue
             for p in plain_steps(graph):
                 step = graph.events[p]
-                for z in sorted(graph.nearest_before(p, (BACKWARD, ZERO_GRAD))):
+                among = graph.concerning(p, analysis.identity)
+                for z in sorted(graph.nearest_before(p, (BACKWARD, ZERO_GRAD), among)):
                     nearest = graph.events[z]
-                    if nearest.kind != ZERO_GRAD or not _after_backward(graph, z) or not graph.backward_free_to(z, p):
+                    if nearest.kind != ZERO_GRAD or not _after_backward(graph, z, among) or \
+                            not graph.backward_free_to(z, p, among):
                         continue
                     mod = nearest.module
+                    why, related = _other_losses_between(analysis, graph, z, p, among)
                     yield Report(nearest.node, f"`{mod.code(nearest.node)}` clears the gradients right before "
                                  f"`{step.module.code(step.node)}` (line {step.module.line(step.node)}): the step "
-                                 "sees no gradients from this iteration's backward(). Call zero_grad() before the "
-                                 "forward pass or after step().",
-                                 (Related(step.node, "the optimizer step that gets no gradients", step.module),),
-                                 module=mod)
+                                 f"sees no gradients from this iteration's backward(){why}. Call zero_grad() before "
+                                 "the forward pass or after step().",
+                                 (Related(step.node, "the optimizer step that gets no gradients", step.module),
+                                  *related), module=mod)
 
 
-def _after_backward(graph: StepGraph, p: int) -> bool:
-    """A backward() runs before ``p`` on some path, with no zero_grad() or step() in between."""
-    return any(graph.events[q].kind == BACKWARD for q in graph.nearest_before(p, (BACKWARD, ZERO_GRAD, STEP)))
+def _other_losses_between(analysis, graph: StepGraph, z: int, p: int, among) -> tuple[str, tuple[Related, ...]]:
+    """When backward() calls run between the zero_grad and the step but leave the stepped optimizer's parameters
+    alone: why they do not refill them, and where the optimizer that the step runs was built."""
+    passed = graph.flow.reach([z], lambda q: q == p, raising=False)[0]
+    others = [graph.events[q] for q in sorted(passed) if q in graph.events and graph.events[q].kind == BACKWARD
+              and not among(q)]
+    if not others:
+        return "", ()
+    step = graph.events[p]
+    sites = analysis.identity.stepped_by(step.node, step.module) or ()
+    built = [o.site for o in analysis.identity.optimizers if o.node in sites]
+    where = ", ".join(f"line {s.module.line(s.call)}" for s in built)
+    why = (f" (`{step.module.code(step.node)}` runs the optimizer built at {where}; the backward() at line "
+           f"{others[0].module.line(others[0].node)} reaches its parameters only through a cut)")
+    return why, tuple(Related(s.call, "the optimizer this step runs", s.module) for s in built) + \
+        (Related(others[0].node, "a backward() that leaves that optimizer's gradients alone", others[0].module),)
+
+
+def _after_backward(graph: StepGraph, p: int, among=None) -> bool:
+    """A backward() runs before ``p`` on some path, with no zero_grad() or step() in between (of those ``among``
+    counts)."""
+    return any(graph.events[q].kind == BACKWARD for q in graph.nearest_before(p, (BACKWARD, ZERO_GRAD, STEP), among))
 
 
 @register
@@ -87,14 +109,23 @@ class MissingZeroGrad(Rule):
     def _check_loop(analysis, graph: StepGraph, head: int, region: set[int]) -> Report | None:
         loop = graph.flow.loops[head]
         for p in sorted(set(plain_steps(graph)) & region):
-            if not graph.uncleared_cycle(p, region):
+            among = graph.concerning(p, analysis.identity)
+            if not graph.uncleared_cycle(p, region, among):
                 continue
             step = graph.events[p]
-            clears = [graph.events[q] for q in sorted(region) if graph.is_clear(q) and graph.events[q].kind != GRAD_NONE]
+            clears = [graph.events[q] for q in sorted(region) if graph.is_clear(q, among) and
+                      graph.events[q].kind != GRAD_NONE]
+            others = [graph.events[q] for q in sorted(region) if graph.is_clear(q) and not among(q)]
             if not clears:
                 if analysis.steps.renewed_each_iteration(step, loop):
                     return None  # a new model and optimizer per iteration start from empty gradients
                 problem, related = "never zero_grad()", ()
+                if others:  # another optimizer's zero_grad() clears its own parameters only
+                    other = others[0]
+                    problem = (f"never clears the gradients of the parameters `{step.module.code(step.node)}` "
+                               f"updates (`{other.module.code(other.node)}`, line {other.module.line(other.node)}, "
+                               "clears another optimizer's parameters only)")
+                    related = (Related(other.node, "clears a different optimizer's parameters", other.module),)
             elif len({_own_gates(clear, step)[-1:] for clear in clears}) > 1:
                 return None  # clears under different conditions (`accum > 1` before a loop, `accum == 1` in it)
             elif graph.every_iteration(p, head, region):
