@@ -19,6 +19,7 @@ import libcst as cst
 
 from graphlint.engine import names, scopes
 from graphlint.engine.digraph import DiGraph
+from graphlint.engine.hierarchy import Hierarchy
 from graphlint.engine.library import (ancestor_bases, entry_points, is_backward_helper, is_library_function,
                                      is_library_object)
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
@@ -160,6 +161,7 @@ class FlowGraph:
         self._recorded: set[tuple] = set()
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
         self._resolving: set[int] = set()  # calls whose callee is being looked up (a guard against cycles)
+        self.hierarchy = Hierarchy(main, load_module)
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> "FlowGraph":
@@ -620,7 +622,10 @@ class FlowGraph:
             return self._construct(call, ctx, args, found)
         target = self.resolve_call(call, ctx)
         if target is not None:
-            return self._enter(call, ctx, args, *target)
+            value = self._enter(call, ctx, args, *target)
+            for cls, fn in self.overriding(call, ctx, target[1]):
+                value = _joined(value, self._enter(call, ctx, args, cls.module, fn, cls, target[3]))
+            return value
 
         # a container mutated with a value: that value now lives in the container
         if method in ("append", "extend", "insert", "add", "update", "setdefault", "put", "appendleft"):
@@ -723,32 +728,57 @@ class FlowGraph:
             if isinstance(func, cst.Attribute):
                 if isinstance(func.value, cst.Name) and func.value.value == "super":
                     return None
+                if _is_super(func.value):
+                    return self._super_method(func.attr.value, ctx)
                 owner = self.class_of(func.value, ctx)
                 if owner is not None:
-                    method = owner.module.class_method(owner, func.attr.value)
-                    if method is not None:
-                        return owner.module, method, owner, func.value
+                    found = self.hierarchy.method(owner, func.attr.value)
+                    if found is not None:
+                        return found[0].module, found[1], owner, func.value
             found = self.definition(func, ctx)
             if isinstance(found, tuple) and isinstance(found[1], cst.FunctionDef):
                 return found[0], found[1], None, None
             owner = self.class_of(func, ctx)  # calling an instance runs a module's forward, another class's __call__
             if owner is not None:
                 names_run = ("forward",) if owner.node.name.value in owner.module.module_classes else ("__call__", "forward")
-                run = next(filter(None, (owner.module.class_method(owner, n) for n in names_run)), None)
+                run = next(filter(None, (self.hierarchy.method(owner, n) for n in names_run)), None)
                 if run is not None:
-                    return owner.module, run, owner, func
+                    return run[0].module, run[1], owner, func
             return None
         finally:
             self._resolving.discard(id(call))
+
+    def _super_method(self, name: str, ctx: Context):
+        """`super().name(...)` in a method: the method the bases of the method's own class find, bound to `self`."""
+        fn = ctx.function
+        defining = self.hierarchy.defining_class(ctx.module, fn) if fn is not None else None
+        params = _parameters(fn) if defining is not None else []
+        if not params:
+            return None
+        for base in self.hierarchy.bases(defining):
+            found = self.hierarchy.method(base, name)
+            if found is not None:
+                return found[0].module, found[1], ctx.cls or defining, params[0].name
+        return None
+
+    def overriding(self, call: cst.Call, ctx: Context, called: cst.FunctionDef) -> list[tuple[ClassInfo, cst.FunctionDef]]:
+        """`self.name(...)` in a method of a class: the subclasses' own `name` methods run instead on their
+        instances (a base trainer's loop calling the `training_step` its subclass defines)."""
+        func = call.func
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self") \
+                or ctx.function is None:
+            return []
+        defining = self.hierarchy.defining_class(ctx.module, ctx.function)
+        return self.hierarchy.overrides(defining, func.attr.value, called) if defining is not None else []
 
     def _construct(self, call: cst.Call, ctx: Context, args: list[Value], cls: ClassInfo) -> Value:
         """`Net(...)`: a new instance of a class we can read; its arguments flow into `__init__`."""
         node = ("call", id(call))
         self.graph.add_node(node, kind="instance", cls=cls, site=call, module=ctx.module)
         instance = Value(alias=frozenset({node}))
-        init = cls.module.class_method(cls, "__init__")
+        init = self.hierarchy.method(cls, "__init__")
         if init is not None:
-            self._enter(call, ctx, args, cls.module, init, cls, instance, result=False)
+            self._enter(call, ctx, args, init[0].module, init[1], cls, instance, result=False)
         return instance
 
     def definition(self, expr: cst.BaseExpression, ctx: Context):
@@ -920,6 +950,18 @@ class FlowGraph:
                 result.add(child)
                 stack.append(child)
         return result
+
+
+def _is_super(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "super" and not expr.args
+
+
+def _joined(a: Value, b: Value) -> Value:
+    """What either of two bodies returns (a method and its override): tuple elements kept when both agree."""
+    whole = a | b
+    if a.elements is not None and b.elements is not None and len(a.elements) == len(b.elements):
+        return Value(whole.alias, whole.derive, tuple(x | y for x, y in zip(a.elements, b.elements)))
+    return whole
 
 
 def _merge(a: dict, b: dict) -> dict:
