@@ -457,6 +457,7 @@ class FlowGraph:
     def attribute_nodes(self, expr: cst.Attribute, ctx: Context, for_write: bool = False) -> list[Node]:
         owner = self.class_of(expr.value, ctx)
         if owner is not None:
+            owner = self.hierarchy.attribute_owner(owner, expr.attr.value)  # `self.model` a base class assigns
             node = ("attr", owner.key, expr.attr.value)
             if node not in self.graph:
                 self.graph.add_node(node, label=f"{owner.node.name.value}.{expr.attr.value}")
@@ -822,8 +823,9 @@ class FlowGraph:
             owner = self.class_of(expr.value, ctx, depth + 1)
             if owner is None:
                 return None
-            for value, method in owner.attr_values.get(expr.attr.value, ()):
-                found = self.class_of(value, Context(owner.module, method, owner), depth + 1)
+            assigner = self.hierarchy.attribute_owner(owner, expr.attr.value)
+            for value, method in assigner.attr_values.get(expr.attr.value, ()):
+                found = self.class_of(value, Context(assigner.module, method, owner), depth + 1)
                 if found is not None:
                     return found
             return None
@@ -937,11 +939,11 @@ class FlowGraph:
         while stack:
             current = stack.pop()
             cls = current[1] if current[0] == "class" else self.graph.nodes[current].get("cls") if current in self.graph else None
-            cls = cls.key if isinstance(cls, ClassInfo) else cls
+            keys = {c.key for c in self.hierarchy.ancestors(cls)} if isinstance(cls, ClassInfo) else {cls}
             children = set()
             if cls is not None:
                 for node in self.graph.nodes:
-                    if node[0] == "attr" and node[1] == cls:
+                    if node[0] == "attr" and node[1] in keys:
                         children |= self.points_to(node)
             if current in self.graph and self.graph.nodes[current].get("kind") == "owner":
                 for pred in self.graph.predecessors(current):  # layers passed into a container

@@ -59,6 +59,13 @@ class Hierarchy:
                 return klass, klass.methods[name]
         return None
 
+    def attribute_owner(self, cls: ClassInfo, attr: str) -> ClassInfo:
+        """The class whose methods assign `self.<attr>` for an instance of ``cls``: ``cls`` itself, or the first
+        base that does (a subclass reads the `self.model` its base's `__init__` stored)."""
+        if attr in cls.attr_values:
+            return cls
+        return next((c for c in self.ancestors(cls) if attr in c.attr_values), cls)
+
     def subclasses(self, cls: ClassInfo) -> list[ClassInfo]:
         """Classes of the analysed file and of ``cls``'s own file that inherit from ``cls`` (not ``cls`` itself)."""
         found = self._subclasses.get(cls.key)

@@ -64,6 +64,9 @@ RULES: tuple[RuleInfo, ...] = (
              "nothing reports the skip; or under a condition the file's values never satisfy."),
     RuleInfo("GL206", "backward-on-part-of-total", "backward-missing", E,
              "backward() is called on one term of a summed loss, so the layers only the other terms reach never train."),
+    RuleInfo("GL207", "optimizer-never-stepped", "step-gate", E,
+             "An optimizer is built into an attribute that the class's training loop (often a base class's) never "
+             "steps, so the parameters only it holds get gradients and never move."),
     RuleInfo("GL301", "unregistered-parameter", "unregistered-param", E,
              "Layers in a plain list/dict or a tensor attribute with requires_grad are invisible to model.parameters()."),
     RuleInfo("GL302", "layer-never-used", "unused-param", W,
