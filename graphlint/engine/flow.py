@@ -482,9 +482,13 @@ class FlowGraph:
     def _eval_Subscript(self, expr: cst.Subscript, ctx) -> Value:
         for el in expr.slice:
             self.eval(el.slice.value, ctx) if isinstance(el.slice, cst.Index) else None
-        base = self.eval(expr.value, ctx).nodes
+        whole = self.eval(expr.value, ctx)
+        base = whole.nodes
         key = expr.slice[0].slice.value if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) else None
         if isinstance(key, cst.SimpleString):  # out["logits"]: only that entry, when we know the dict's entries
+            entry = next((v for k, v in whole.fields or () if k == key.evaluated_value), None)
+            if entry is not None:  # model(x)["logits"]: the entry of the dict its forward returns
+                return entry
             field = f"[{key.evaluated_value!r}]"
             base = frozenset(n + (field,) if n + (field,) in self.graph else n for n in base)
         return Value(alias=base)
@@ -896,7 +900,11 @@ class FlowGraph:
         name = fn.name.value
         if name == "__init__":
             cls = mod.enclosing_class(fn)
-            name = cls.node.name.value if cls is not None else name
+            if cls is not None:  # `Net(...)`, and `super().__init__(...)` in a subclass
+                subclasses = {c.key for c in self.hierarchy.subclasses(cls)}
+                return self._call_sites.get(cls.node.name.value, []) + [
+                    (call, ctx) for call, ctx in self._call_sites.get("__init__", [])
+                    if _is_super(call.func.value) and ctx.cls is not None and ctx.cls.key in subclasses]
         return self._call_sites.get(name, [])
 
     # -- queries ------------------------------------------------------------------------------

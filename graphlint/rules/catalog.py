@@ -77,6 +77,9 @@ RULES: tuple[RuleInfo, ...] = (
     RuleInfo("GL304", "loss-term-never-backpropagated", "unused-param", W,
              "A loss term is computed (and perhaps logged) but left out of the loss that backward() is called on.",
              preview=True),
+    RuleInfo("GL305", "layer-only-in-uncalled-method", "unused-param", W,
+             "A layer reaches a loss only through a subclass method that nothing calls: the base class's loop calls "
+             "another hook (its own), so the layer never trains."),
     RuleInfo("GL401", "graph-kept-across-iterations", "graph-retention", W,
              "A loss or model output is accumulated across iterations without .item()/.detach(), keeping every graph alive."),
     RuleInfo("GL501", "layers-outside-optimizer", "optimizer-coverage", E,

@@ -1,10 +1,12 @@
 """Rules decided by which code runs: the loop a base class defines, the hooks it calls, the methods nobody calls."""
 from __future__ import annotations
 
+from difflib import SequenceMatcher
 from typing import Iterator
 
 import libcst as cst
 
+from graphlint.engine.flow import function_key
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
@@ -107,3 +109,111 @@ def _self_steps(cls: ClassInfo) -> list[cst.Call]:
                     func.value.value.value == "self" and "sched" not in func.value.attr.value.lower():
                 found.append(call)
     return found
+
+
+# bases whose own code calls no method of a subclass by a name the analysed files cannot see
+PLAIN_BASES = frozenset({"object", "torch.nn.Module", "abc.ABC"})
+MODULE_CALLBACKS = frozenset({"forward", "extra_repr"})
+
+
+@register
+class LayerOnlyInUncalledMethod(Rule):
+    code = "GL305"
+
+    def check(self, analysis) -> Iterator[Report]:
+        flow, mod, losses = analysis.flow, analysis.module, analysis.losses
+        if not flow.sinks:
+            return
+        for cls in mod.classes.values():
+            lineage = flow.hierarchy.ancestors(cls)
+            if len(lineage) < 2 or not _only_plain_bases(flow, lineage):
+                continue
+            hooks = _inherited_hooks(flow, cls, lineage)
+            if not hooks:
+                continue
+            modules = {c.module.path: c.module for c in lineage + flow.hierarchy.subclasses(cls)} | {mod.path: mod}
+            for name, method in cls.methods.items():
+                if name.startswith("__") or name in MODULE_CALLBACKS or method.decorators or \
+                        any(_may_call(m, name) for m in modules.values()):
+                    continue
+                owners = self._trained_only_through(analysis, ("ret", function_key(cls.module, method)))
+                if not owners:
+                    continue
+                hook_cls, hook_call = max(hooks, key=lambda h: _similarity(h[1].func.attr.value, name))
+                hook = hook_call.func.attr.value
+                loop = hook_cls.module.enclosing_function(hook_call)
+                first = owners[0]
+                data = flow.graph.nodes[first]
+                labels = losses.outermost_labels(owners)
+                names = ", ".join(f"`{x}`" for x in labels[:3]) + (" …" if len(labels) > 3 else "")
+                yield Report(data["site"], f"{names} reach{'es' if len(labels) == 1 else ''} a loss only through "
+                             f"`{cls.node.name.value}.{name}`, which nothing calls: the loop "
+                             f"`{hook_cls.node.name.value}.{loop.name.value}` (line {hook_cls.module.line(hook_call)}) "
+                             f"calls `self.{hook}`, and `{cls.node.name.value}` does not define `{hook}`, so the "
+                             f"base class's runs instead. {'It gets' if len(labels) == 1 else 'They get'} no gradient. "
+                             f"Name the method `{hook}` (the hook the loop calls).",
+                             (Related(method.name, "the method nothing calls", cls.module),
+                              Related(hook_call, "the hook the loop calls instead", hook_cls.module)),
+                             module=data["module"])
+
+    @staticmethod
+    def _trained_only_through(analysis, ret) -> list:
+        """Owners expected to train that reach no loss, yet reach this return value of a loss computation cleanly."""
+        losses, graph = analysis.losses, analysis.flow.graph
+        if ret not in graph:
+            return []
+        upstream = {ret}
+        stack = [ret]
+        while stack:
+            current = stack.pop()
+            for pred in graph.predecessors(current):
+                if pred not in upstream and graph.edges[pred, current]["cut"] is None:
+                    upstream.add(pred)
+                    stack.append(pred)
+        if not any(graph.nodes[n].get("loss_term") for n in upstream if n in graph):
+            return []
+        return [o for o in losses.owners if o in upstream and o not in losses.reaches_loss and
+                graph.nodes[o].get("kind") == "owner" and losses.expected_to_train(o)]
+
+
+def _only_plain_bases(flow, lineage: list[ClassInfo]) -> bool:
+    """Every base of the lineage is a class of the run or one that calls nothing by name (`object`, `nn.Module`):
+    a framework base (Lightning, a library Trainer) calls its hooks from code we do not read."""
+    for cls in lineage:
+        run_bases = {b.node.name.value for b in flow.hierarchy.bases(cls)}
+        if any(b.rpartition(".")[2] not in run_bases and b not in PLAIN_BASES for b in cls.bases):
+            return False
+    return True
+
+
+def _inherited_hooks(flow, cls: ClassInfo, lineage: list[ClassInfo]) -> list[tuple[ClassInfo, cst.Call]]:
+    """`self.hook(...)` calls in the bases' methods where ``cls`` runs a base's `hook` (it does not override it)."""
+    found = []
+    for base in lineage[1:]:
+        for method in base.methods.values():
+            for call in walk(method.body, cst.Call):
+                func = call.func
+                if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+                    target = flow.hierarchy.method(cls, func.attr.value)
+                    if target is not None and target[0] is not cls:
+                        found.append((base, call))
+    return found
+
+
+def _may_call(mod: ModuleAnalysis, name: str) -> bool:
+    """The file may call the method ``name``: reads an attribute of that name, uses the bare name, holds it in a
+    string (`getattr(self, "name")`, a hook table), or looks attributes up by a computed name."""
+    if any(n.attr.value == name and not mod.is_written(n) or n.attr.value in DYNAMIC_ACCESS for n in mod.all(cst.Attribute)):
+        return True
+    if any(n.value == name and not _defines(mod, n) or n.value in DYNAMIC_ACCESS for n in mod.all(cst.Name)):
+        return True
+    return any(name in s.evaluated_value for s in mod.all(cst.SimpleString) if isinstance(s.evaluated_value, str))
+
+
+def _similarity(a: str, b: str) -> float:
+    return SequenceMatcher(None, a, b).ratio()
+
+
+def _defines(mod: ModuleAnalysis, name: cst.Name) -> bool:
+    parent = mod.parent(name)
+    return isinstance(parent, (cst.FunctionDef, cst.ClassDef)) and parent.name is name
