@@ -7,6 +7,7 @@ import libcst as cst
 
 from graphlint.engine.constants import Constants
 from graphlint.engine.flow import FlowGraph
+from graphlint.engine.hooks import Hooks
 from graphlint.files import SourceError
 from graphlint.engine.losses import LossFlow
 from graphlint.engine.steps import TrainingSteps
@@ -53,6 +54,10 @@ class Analysis:
     @cached_property
     def steps(self) -> TrainingSteps:
         return TrainingSteps(self.flow)
+
+    @cached_property
+    def hooks(self) -> Hooks:
+        return Hooks(self.flow, self.constants)
 
 
 def analyze_source(text: str, path: str, options: AnalysisOptions, project: ProjectIndex) -> list[Finding]:
