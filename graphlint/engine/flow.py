@@ -900,11 +900,13 @@ class FlowGraph:
         name = fn.name.value
         if name == "__init__":
             cls = mod.enclosing_class(fn)
-            if cls is not None:  # `Net(...)`, and `super().__init__(...)` in a subclass
-                subclasses = {c.key for c in self.hierarchy.subclasses(cls)}
-                return self._call_sites.get(cls.node.name.value, []) + [
+            if cls is not None:  # `Net(...)`, a subclass that inherits this __init__, `super().__init__(...)`
+                subclasses = self.hierarchy.subclasses(cls)
+                inheriting = [c.node.name.value for c in subclasses if (self.hierarchy.method(c, "__init__") or
+                                                                        (None, None))[1] is fn]
+                return [site for n in (cls.node.name.value, *inheriting) for site in self._call_sites.get(n, [])] + [
                     (call, ctx) for call, ctx in self._call_sites.get("__init__", [])
-                    if _is_super(call.func.value) and ctx.cls is not None and ctx.cls.key in subclasses]
+                    if _is_super(call.func.value) and ctx.cls is not None and ctx.cls.key in {c.key for c in subclasses}]
         return self._call_sites.get(name, [])
 
     # -- queries ------------------------------------------------------------------------------
