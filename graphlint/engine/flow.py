@@ -197,6 +197,10 @@ class FlowGraph:
                 if ret.value is not None:
                     self._add_sink(self.eval(ret.value, ctx), ret, mod, ret.value)
 
+    def read_function(self, mod: ModuleAnalysis, fn: cst.FunctionDef, cls: ClassInfo | None) -> None:
+        """Add a function that nothing in the file calls (a hook torch calls) to the graph."""
+        self._process_function(mod, fn, cls)
+
     def _grad_off_by_caller(self, mod: ModuleAnalysis, fn: cst.FunctionDef, cls: ClassInfo | None) -> Cut | None:
         """`@torch.no_grad()` on the function, or a hook its framework runs without grad (`validation_step`)."""
         for dec in fn.decorators:

@@ -111,6 +111,7 @@ class Hooks:
         params = [p.name.value for p in hook.params.params]
         if len(params) < 3 or isinstance(hook, cst.Lambda):
             return None
+        self.flow.read_function(mod, hook, mod.enclosing_class(hook) if _is_method(mod, hook) else None)
         returns = [r for r in returns_of(hook) if r.value is not None and not _is_none(r.value)]
         body = hook.body.body if isinstance(hook.body, cst.IndentedBlock) else ()
         if not returns or len(body) < 2:
@@ -136,6 +137,8 @@ class Hooks:
     def zeroing(self) -> list[ZeroingHook]:
         found = []
         for call, ctx, hooks in self._registrations(TENSOR_HOOKS):
+            if self._conditional(call, ctx):
+                continue
             for hmod, hook, hctx in hooks:
                 params = [p.name.value for p in hook.params.params]
                 if not params:
@@ -148,6 +151,20 @@ class Hooks:
                         found.append(ZeroingHook(call, ctx.module, value, *zeroed))
                         break
         return found
+
+    def _conditional(self, call: cst.Call, ctx: Context) -> bool:
+        """The registration may not run: it sits under an `if` (or after an early `return` under one) in its
+        function, or the function is called under an `if` (`if cfg.clip: install_clamp(model, cfg.clip)`)."""
+        mod, fn = ctx.module, ctx.function
+        if any(isinstance(a, (cst.If, cst.IfExp)) for a in mod.ancestors(call) if fn is None or a is not fn and
+               any(b is fn for b in mod.ancestors(a))):
+            return True
+        if fn is None:
+            return False
+        if any(True for _ in walk(fn.body, cst.If)):
+            return True
+        return any(isinstance(a, (cst.If, cst.IfExp)) for site, sctx in self.flow.call_sites(mod, fn)
+                   for a in sctx.module.ancestors(site))
 
     def _zeroes(self, value: cst.BaseExpression, grad: str, ctx: Context) -> tuple[str, Known | None] | None:
         """How a returned value zeroes the gradient ``grad``: clamped to bounds that are both 0, or times 0."""
@@ -198,3 +215,8 @@ def _is_name(expr: cst.BaseExpression, name: str) -> bool:
 
 def _code(ctx: Context, expr: cst.BaseExpression) -> str:
     return ctx.module.code(expr)
+
+
+def _is_method(mod: ModuleAnalysis, fn: cst.FunctionDef) -> bool:
+    cls = mod.enclosing_class(fn)
+    return cls is not None and fn in cls.methods.values()

@@ -1,0 +1,380 @@
+"""Faults decided by code that runs elsewhere: a base class's loop and the hooks it calls, methods nothing calls,
+forward and gradient hooks. Each mechanism in several shapes (base class in another file, factory-made hooks,
+values from argparse / dataclass / dict), and each next to a correct twin that must stay silent.
+
+Runs the CLI on files written to a temporary folder, as a user would check a project."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+def write(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (folder / name).write_text(textwrap.dedent(text))
+
+
+def findings(folder: Path, *paths: str) -> set[tuple[str, str, int]]:
+    done = subprocess.run([sys.executable, "-m", "graphlint", "--no-cache", "--isolated", "--format", "json",
+                           *(paths or ["."])], cwd=folder, capture_output=True, text=True)
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    return {(f["rule"], Path(f["path"]).name, f["line"]) for f in json.loads(done.stdout)["findings"]}
+
+
+def rules(found: set[tuple[str, str, int]]) -> set[str]:
+    return {r for r, _, _ in found}
+
+
+# -- a base class's loop: which optimizer it steps (GL207) --------------------------------------------------------
+
+BASE_TRAINER = '''
+import torch
+
+
+class BaseTrainer:
+    def __init__(self, model, lr):
+        self.model = model
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def compute_loss(self, batch):
+        raise NotImplementedError
+
+    def train_epoch(self, loader):
+        for batch in loader:
+            self.optimizer.zero_grad()
+            {extra_zero}
+            loss = self.compute_loss(batch)
+            loss.backward()
+            self.optimizer.step()
+            {extra_step}
+'''
+
+SUBCLASS = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from trainer_base import BaseTrainer
+
+
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, h):
+        return self.fc(h)
+
+
+class ContrastiveTrainer(BaseTrainer):
+    def __init__(self, model, lr=1e-3):
+        super().__init__(model, lr)
+        self.projector = Head()
+        self.projector_opt = torch.optim.SGD(self.projector.parameters(), lr=lr)
+        {hand_off}
+
+    def compute_loss(self, batch):
+        x, y = batch
+        return F.cross_entropy(self.projector(self.model(x)), y)
+
+
+def main():
+    trainer = ContrastiveTrainer(nn.Linear(8, 16))
+    trainer.train_epoch([(torch.randn(4, 8), torch.randint(0, 4, (4,)))])
+'''
+
+
+def test_optimizer_a_subclass_adds_is_never_stepped_by_the_base_loop_in_another_file(tmp_path):
+    write(tmp_path, {"trainer_base.py": BASE_TRAINER.format(extra_zero="", extra_step=""),
+                     "train.py": SUBCLASS.format(hand_off="")})
+    assert ("GL207", "train.py", 21) in findings(tmp_path)
+
+
+def test_zeroing_the_extra_optimizer_is_not_stepping_it(tmp_path):
+    write(tmp_path, {"trainer_base.py": BASE_TRAINER.format(extra_zero="", extra_step=""),
+                     "train.py": SUBCLASS.format(hand_off="").replace(
+                         "        x, y = batch\n", "        x, y = batch\n        self.projector_opt.zero_grad()\n")})
+    assert ("GL207", "train.py", 21) in findings(tmp_path)
+
+
+@pytest.mark.parametrize("base, hand_off", [
+    # the base loop steps it too
+    (BASE_TRAINER.format(extra_zero="", extra_step="self.projector_opt.step()"), ""),
+    # handed to a scheduler / a list the loop may step
+    (BASE_TRAINER.format(extra_zero="", extra_step=""),
+     "self.scheduler = torch.optim.lr_scheduler.StepLR(self.projector_opt, 10)"),
+    (BASE_TRAINER.format(extra_zero="", extra_step=""), "self.optimizers = [self.optimizer, self.projector_opt]"),
+])
+def test_an_optimizer_the_loop_steps_or_hands_on_is_silent(tmp_path, base, hand_off):
+    write(tmp_path, {"trainer_base.py": base, "train.py": SUBCLASS.format(hand_off=hand_off)})
+    assert "GL207" not in rules(findings(tmp_path))
+
+
+def test_no_visible_loop_no_finding(tmp_path):
+    """A model that builds its own optimizer, stepped by a script we are not given."""
+    write(tmp_path, {"model.py": '''
+        import torch
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+                self.opt = torch.optim.SGD(self.fc.parameters(), lr=0.1)
+
+            def forward(self, x):
+                return self.fc(x)
+        '''})
+    assert "GL207" not in rules(findings(tmp_path))
+
+
+# -- a subclass method the base loop never calls (GL305) -------------------------------------------------------------
+
+MODEL = '''
+import torch.nn as nn
+
+
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(10, 16)
+        self.main_head = nn.Linear(16, 3)
+        self.aux_head = nn.Linear(16, 2)
+
+    def forward(self, x):
+        f = self.body(x)
+        return self.main_head(f), self.aux_head(f)
+'''
+
+LOOP = '''
+import torch
+import torch.nn.functional as F
+
+
+class Trainer:
+    def __init__(self, model, lr=0.1):
+        self.model = model
+        self.opt = torch.optim.SGD(model.parameters(), lr=lr)
+
+    def get_loss(self, x, y, z):
+        logits, _ = self.model(x)
+        return F.cross_entropy(logits, y)
+
+    def run(self, loader):
+        for x, y, z in loader:
+            self.opt.zero_grad()
+            loss = self.get_loss(x, y, z)
+            loss.backward()
+            self.opt.step()
+'''
+
+SCRIPT = '''
+import torch
+import torch.nn.functional as F
+from model import TwoHeads
+from loop import Trainer
+
+
+class AuxTrainer(Trainer):
+    def {name}(self, x, y, z):
+        logits, aux = self.model(x)
+        return F.cross_entropy(logits, y) + 0.5 * F.cross_entropy(aux, z)
+    {caller}
+
+
+def main():
+    data = [(torch.randn(4, 10), torch.randint(0, 3, (4,)), torch.randint(0, 2, (4,)))]
+    AuxTrainer(TwoHeads()).run(data)
+'''
+
+
+def test_subclass_loss_method_with_another_name_than_the_base_hook(tmp_path):
+    """Model, base loop and subclass in three files; the tuple the forward returns is followed element by element."""
+    write(tmp_path, {"model.py": MODEL, "loop.py": LOOP, "train.py": SCRIPT.format(name="compute_loss", caller="")})
+    found = findings(tmp_path)
+    assert ("GL305", "model.py", 10) in found
+
+
+@pytest.mark.parametrize("name, caller", [
+    ("get_loss", ""),  # the hook overridden: it runs
+    ("compute_loss", "def get_loss(self, x, y, z):\n        return self.compute_loss(x, y, z)"),  # called by it
+])
+def test_overridden_or_called_method_is_silent(tmp_path, name, caller):
+    write(tmp_path, {"model.py": MODEL, "loop.py": LOOP, "train.py": SCRIPT.format(name=name, caller=caller)})
+    assert "GL305" not in rules(findings(tmp_path))
+
+
+def test_a_framework_base_calls_hooks_we_cannot_see(tmp_path):
+    write(tmp_path, {"model.py": MODEL, "loop.py": LOOP.replace("class Trainer:", "import lightning as L\n\n\n"
+                                                                "class Trainer(L.LightningModule):"),
+                     "train.py": SCRIPT.format(name="training_step", caller="")})
+    assert "GL305" not in rules(findings(tmp_path))
+
+
+# -- forward hooks whose return replaces the module's output (GL101) -------------------------------------------------
+
+RECORDER_SCRIPT = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+{import_line}
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc(self.block(x))
+
+
+{local}
+
+
+def main():
+    model = Net()
+    {attach}
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(torch.randn(4, 8)), torch.randint(0, 2, (4,)))
+        loss.backward()
+        opt.step()
+'''
+
+RECORDER_CLASS = '''
+class Recorder:
+    def __init__(self):
+        self.outputs = {}
+
+    def hook_for(self, name):
+        def hook(module, inputs, output):
+            self.outputs[name] = output.detach()
+            return self.outputs[name]
+        return hook
+'''
+
+SAVE_FUNCTION = '''
+FEATURES = []
+
+
+def save_features(module, inp, out):
+    kept = out.detach().cpu()
+    FEATURES.append(kept)
+    return kept
+'''
+
+
+@pytest.mark.parametrize("files, attach", [
+    # a factory method returns the hook
+    ({}, "rec = Recorder()\n    model.block.register_forward_hook(rec.hook_for('block'))"),
+    # a plain function registered directly, defined in another module
+    ({"recording.py": SAVE_FUNCTION}, "model.block.register_forward_hook(save_features)"),
+])
+def test_forward_hook_that_returns_a_detached_output(tmp_path, files, attach):
+    local = RECORDER_CLASS if not files else ""
+    import_line = "from recording import save_features" if files else ""
+    write(tmp_path, {**files, "train.py": RECORDER_SCRIPT.format(import_line=import_line, local=local, attach=attach)})
+    assert any(r == "GL101" and path == "train.py" for r, path, _ in findings(tmp_path, "."))
+
+
+@pytest.mark.parametrize("hook", [
+    "def hook(module, inputs, output):\n    STORE.append(output.detach())",  # returns None: the output is kept
+    "def hook(module, inputs, output):\n    STORE.append(output.detach())\n    return output",
+    "def hook(module, inputs, output):\n    return output.detach()",  # a deliberate gradient stop, nothing recorded
+])
+def test_forward_hooks_that_keep_the_output_are_silent(tmp_path, hook):
+    local = "STORE = []\n\n\n" + hook
+    write(tmp_path, {"train.py": RECORDER_SCRIPT.format(import_line="", local=local,
+                                                        attach="model.block.register_forward_hook(hook)")})
+    assert "GL101" not in rules(findings(tmp_path))
+
+
+# -- gradient hooks whose return replaces the gradient (GL202) -------------------------------------------------------
+
+GRAD_HOOK = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+{config}
+
+
+{install}
+
+
+def main():
+    model = nn.Linear(6, 3)
+    install(model, {bound})
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(model(torch.randn(4, 6)), torch.randint(0, 3, (4,))).backward()
+        opt.step()
+'''
+
+ARGPARSE = '''import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--grad-clip", type=float, default={value})
+args = parser.parse_args()'''
+
+DATACLASS = '''from dataclasses import dataclass
+
+
+@dataclass
+class Cfg:
+    grad_scale: float = {value}
+
+
+cfg = Cfg()'''
+
+DICT = '''CONFIG = {{"clip": {value}}}'''
+
+LAMBDA_CLAMP = '''def install(model, c):
+    for p in model.parameters():
+        p.register_hook(lambda g: g.clamp(-c, c))'''
+
+DEF_SCALE = '''def install(model, scale):
+    def rescale(grad):
+        return grad * scale
+    for name, p in model.named_parameters():
+        p.register_hook(rescale)'''
+
+DEF_CLAMP_MINMAX = '''def install(model, c):
+    def clamp(grad):
+        return grad.clamp(min=-c, max=c)
+    for p in model.parameters():
+        p.register_hook(clamp)'''
+
+GUARDED = '''def install(model, c):
+    if c <= 0:
+        return
+    for p in model.parameters():
+        p.register_hook(lambda g: g.clamp(-c, c))'''
+
+
+@pytest.mark.parametrize("config, install, bound", [
+    (ARGPARSE.format(value="0.0"), LAMBDA_CLAMP, "args.grad_clip"),
+    (DATACLASS.format(value=0), DEF_SCALE, "cfg.grad_scale"),
+    (DICT.format(value="0.0"), DEF_CLAMP_MINMAX, "CONFIG.get('clip', 1.0)"),
+])
+def test_gradient_hook_that_zeroes_every_gradient(tmp_path, config, install, bound):
+    write(tmp_path, {"train.py": GRAD_HOOK.format(config=config, install=install, bound=bound)})
+    assert "GL202" in rules(findings(tmp_path))
+
+
+@pytest.mark.parametrize("config, install, bound", [
+    (ARGPARSE.format(value="1.0"), LAMBDA_CLAMP, "args.grad_clip"),  # a real bound
+    (DATACLASS.format(value=0.5), DEF_SCALE, "cfg.grad_scale"),
+    (ARGPARSE.format(value="0.0"), GUARDED, "args.grad_clip"),  # installed only when set
+    (DICT.format(value="0.0"), LAMBDA_CLAMP, "float(input())"),  # decided at run time
+])
+def test_gradient_hooks_with_a_real_or_unknown_bound_are_silent(tmp_path, config, install, bound):
+    write(tmp_path, {"train.py": GRAD_HOOK.format(config=config, install=install, bound=bound)})
+    assert "GL202" not in rules(findings(tmp_path))
