@@ -824,6 +824,12 @@ class FlowGraph:
                 found = self.class_of(value, vctx, depth + 1)
                 if found is not None:
                     return found
+            for binding in mod.scopes.bindings(expr):  # `for cb in self.callbacks:` an element of what it walks
+                loop = mod.parent(binding.node)
+                if isinstance(loop, cst.For) and loop.target is binding.node:
+                    found = self.element_class(loop.iter, ctx, depth + 1)
+                    if found is not None:
+                        return found
             return None
         if isinstance(expr, cst.Attribute):
             if self.knowledge.matches("returns.same-object", (), expr.attr.value):
@@ -855,6 +861,28 @@ class FlowGraph:
                         cls = self.class_of(ret.value, fctx, depth + 1)
                         if cls is not None:
                             return cls
+        return None
+
+    def element_class(self, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> ClassInfo | None:
+        """The class of the objects a container holds (callbacks in a list handed to a trainer), when an
+        element we can read is one."""
+        if depth > self.MAX_INFERENCE_DEPTH:
+            return None
+        if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+            return next(filter(None, (self.class_of(el.value, ctx, depth) for el in expr.elements
+                                      if isinstance(el, cst.Element))), None)
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and \
+                expr.func.value in ("list", "tuple", "sorted", "reversed") and expr.args:
+            return self.element_class(expr.args[0].value, ctx, depth)
+        if isinstance(expr, cst.Name):
+            return next(filter(None, (self.element_class(v, vctx, depth + 1)
+                                      for v, vctx in self.assigned_values(expr, ctx))), None)
+        if isinstance(expr, cst.Attribute):
+            owner = self.class_of(expr.value, ctx, depth + 1)
+            if owner is not None:
+                assigner = self.hierarchy.attribute_owner(owner, expr.attr.value)
+                return next(filter(None, (self.element_class(v, Context(assigner.module, m, owner), depth + 1)
+                                          for v, m in assigner.attr_values.get(expr.attr.value, ()))), None)
         return None
 
     def assigned_values(self, name: cst.Name, ctx: Context):
