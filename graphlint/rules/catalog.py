@@ -89,5 +89,8 @@ RULES: tuple[RuleInfo, ...] = (
              "warm-up factor `step // warmup` that stays 0."),
     RuleInfo("GL701", "pretrained-embedding-frozen-by-default", "frozen", E,
              "nn.Embedding.from_pretrained freezes by default, yet the embedding is given to the optimizer to train."),
+    RuleInfo("GL702", "train-mode-does-not-unfreeze", "frozen", E,
+             "A module frozen with requires_grad_(False) is 'unfrozen' with .train(), which only switches dropout and "
+             "batch norm: its parameters, held by the optimizer, never train."),
 )
 BY_CODE = {info.code: info for info in RULES}

@@ -6,7 +6,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from graphlint.engine.flow import function_key
+from graphlint.engine.flow import Context, function_key
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
@@ -217,3 +217,70 @@ def _similarity(a: str, b: str) -> float:
 def _defines(mod: ModuleAnalysis, name: cst.Name) -> bool:
     parent = mod.parent(name)
     return isinstance(parent, (cst.FunctionDef, cst.ClassDef)) and parent.name is name
+
+
+@register
+class TrainModeDoesNotUnfreeze(Rule):
+    code = "GL702"
+
+    def check(self, analysis) -> Iterator[Report]:
+        flow, losses = analysis.flow, analysis.losses
+        coverage = losses.optimizer_coverage
+        if not flow.frozen or not coverage or not losses.training_sink_nodes:
+            return
+        modules = {analysis.module.path: analysis.module} | {m.path: m for _, _, m in flow.frozen}
+        if any(_may_unfreeze(m) for m in modules.values()):
+            return
+        frozen = []  # (objects frozen as a whole, the freeze, its module)
+        for value, node, mod in flow.frozen:
+            if _conditional(mod, node):
+                continue
+            objects = {o for n in value.nodes for o in flow.points_to(n)}
+            if objects and any(m in coverage for o in objects for m in flow.members(o)):
+                frozen.append((objects, node, mod))
+        if not frozen:
+            return
+        for mod in modules.values():
+            for call in mod.all(cst.Call):
+                func = call.func
+                if not (isinstance(func, cst.Attribute) and func.attr.value == "train") or \
+                        call.args and _is_false(call.args[0].value):
+                    continue
+                ctx = Context(mod, mod.enclosing_function(call), mod.enclosing_class(call))
+                receiver = {o for n in flow.eval(func.value, ctx).nodes for o in flow.points_to(n)}
+                found = next(((node, fmod) for objects, node, fmod in frozen if receiver & objects), None)
+                if found is None:
+                    continue
+                node, fmod = found
+                what = mod.code(func.value)
+                yield Report(call, f"`{mod.code(call)}` does not make `{what}` trainable: `.train()` only switches "
+                             "dropout and batch-norm to training mode, while its parameters were frozen by "
+                             f"`{fmod.code(node)}` (line {fmod.line(node)}) and nothing sets `requires_grad` back. "
+                             "The optimizer holds them, yet they never get a gradient. Call "
+                             f"`{what}.requires_grad_(True)` to unfreeze.",
+                             (Related(node, "where the parameters are frozen", fmod),), module=mod)
+
+
+def _may_unfreeze(mod: ModuleAnalysis) -> bool:
+    """Anything in the file may turn gradients back on: `requires_grad_()` / `requires_grad_(x)` with x not False,
+    or `requires_grad = x` with x not False."""
+    for call in mod.all(cst.Call):
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_" and \
+                not (call.args and _is_false(call.args[0].value)):
+            return True
+    for assign in mod.all(cst.Assign):
+        if any(isinstance(t.target, cst.Attribute) and t.target.attr.value == "requires_grad" for t in assign.targets) \
+                and not _is_false(assign.value):
+            return True
+    return False
+
+
+def _conditional(mod: ModuleAnalysis, node: cst.CSTNode) -> bool:
+    fn = mod.enclosing_function(node)
+    return any(isinstance(a, (cst.If, cst.IfExp, cst.For, cst.While)) for a in mod.ancestors(node)
+               if fn is None or any(b is fn for b in mod.ancestors(a)))
+
+
+def _is_false(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "False"

@@ -378,3 +378,79 @@ def test_gradient_hook_that_zeroes_every_gradient(tmp_path, config, install, bou
 def test_gradient_hooks_with_a_real_or_unknown_bound_are_silent(tmp_path, config, install, bound):
     write(tmp_path, {"train.py": GRAD_HOOK.format(config=config, install=install, bound=bound)})
     assert "GL202" not in rules(findings(tmp_path))
+
+
+# -- what a helper does to a module, applied where it is called: train() never unfreezes (GL702) ---------------------
+
+LOADER = '''
+import torch.nn as nn
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def load_encoder(path=None):
+    encoder = Encoder()
+    encoder.requires_grad_(False)
+    return encoder
+'''
+
+FINETUNE = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from loader import load_encoder
+
+
+class Regressor(nn.Module):
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+
+
+class Schedule:
+    def __init__(self, model, at=1):
+        self.model, self.at = model, at
+
+    def on_epoch(self, epoch):
+        if epoch == self.at:
+            {unfreeze}
+
+
+def main():
+    model = Regressor(load_encoder())
+    schedule = Schedule(model)
+    optimizer = torch.optim.Adam({params}, lr=1e-3)
+    for epoch in range(3):
+        schedule.on_epoch(epoch)
+        model.train()
+        optimizer.zero_grad()
+        F.mse_loss(model(torch.randn(8, 4)), torch.randn(8, 1)).backward()
+        optimizer.step()
+'''
+
+
+def test_train_mode_in_a_method_does_not_unfreeze_what_a_loader_in_another_module_froze(tmp_path):
+    write(tmp_path, {"loader.py": LOADER, "train.py": FINETUNE.format(
+        unfreeze="self.model.encoder.train(True)", params="model.parameters()")})
+    assert ("GL702", "train.py", 24) in findings(tmp_path)
+
+
+@pytest.mark.parametrize("unfreeze, params", [
+    ("self.model.encoder.requires_grad_(True)", "model.parameters()"),  # a real unfreeze
+    ("self.model.encoder.train(True)", "model.head.parameters()"),  # the optimizer never holds the encoder
+    ("self.model.train(True)", "model.parameters()"),  # the whole model: the usual start of an epoch
+])
+def test_real_unfreeze_or_deliberate_freeze_is_silent(tmp_path, unfreeze, params):
+    write(tmp_path, {"loader.py": LOADER, "train.py": FINETUNE.format(unfreeze=unfreeze, params=params)})
+    assert "GL702" not in rules(findings(tmp_path))
