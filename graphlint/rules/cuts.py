@@ -16,7 +16,7 @@ class CutInLossRule(Rule):
     advice: ClassVar[str]
 
     def check(self, analysis) -> Iterator[Report]:
-        for cut_path in analysis.losses.cut_paths:
+        for cut_path in analysis.losses.cut_paths + analysis.losses.instance_cut_paths:
             cut = cut_path.cut
             if cut.category != self.category:
                 continue

@@ -454,3 +454,77 @@ def test_train_mode_in_a_method_does_not_unfreeze_what_a_loader_in_another_modul
 def test_real_unfreeze_or_deliberate_freeze_is_silent(tmp_path, unfreeze, params):
     write(tmp_path, {"loader.py": LOADER, "train.py": FINETUNE.format(unfreeze=unfreeze, params=params)})
     assert "GL702" not in rules(findings(tmp_path))
+
+
+# -- a base class's no-grad method reused for training, per instance (GL104) ----------------------------------------
+
+TOWERS = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Tower(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(12, 8)
+
+    def forward(self, x):
+        return F.normalize(self.proj(x), dim=-1)
+
+
+class Retriever(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.query_tower = Tower()
+        self.doc_tower = Tower()
+
+    {decorator}
+    def embed_queries(self, x):
+        {body}
+'''
+
+CONTRASTIVE = '''
+import torch
+import torch.nn.functional as F
+from towers import Retriever
+
+
+class Contrastive(Retriever):
+    def forward(self, queries, docs):
+        q = self.embed_queries(queries)
+        d = self.doc_tower(docs)
+        return F.cross_entropy(q @ d.t(), torch.arange(len(q)))
+
+
+def main():
+    model = Contrastive()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(3):
+        opt.zero_grad()
+        loss = model(torch.randn(4, 12), torch.randn(4, 12))
+        loss.backward()
+        opt.step()
+'''
+
+
+@pytest.mark.parametrize("decorator, body", [
+    ("@torch.no_grad()", "return self.query_tower(x)"),
+    ("", "with torch.no_grad():\n            return self.query_tower(x)"),
+    ("@torch.inference_mode()", "out = self.query_tower(x)\n        return out"),
+])
+def test_one_instance_of_a_shared_class_only_used_without_grad(tmp_path, decorator, body):
+    write(tmp_path, {"towers.py": TOWERS.format(decorator=decorator, body=body), "train.py": CONTRASTIVE})
+    assert any(r == "GL104" and path == "towers.py" for r, path, _ in findings(tmp_path))
+
+
+@pytest.mark.parametrize("decorator, body, script", [
+    ("", "return self.query_tower(x)", CONTRASTIVE),  # no no-grad at all
+    ("@torch.no_grad()", "return self.query_tower(x)",  # the query tower also trains directly
+     CONTRASTIVE.replace("q = self.embed_queries(queries)", "q = self.query_tower(queries)")),
+    ("@torch.no_grad()", "return self.query_tower(x)",  # frozen on purpose
+     CONTRASTIVE.replace("model = Contrastive()", "model = Contrastive()\n    model.query_tower.requires_grad_(False)")),
+])
+def test_towers_that_train_or_are_frozen_are_silent(tmp_path, decorator, body, script):
+    write(tmp_path, {"towers.py": TOWERS.format(decorator=decorator, body=body), "train.py": script})
+    assert not {"GL104", "GL101"} & rules(findings(tmp_path))
