@@ -648,6 +648,10 @@ class FlowGraph:
             for cls, fn in self.overriding(call, ctx, target[1]):
                 value = _joined(value, self._enter(call, ctx, args, cls.module, fn, cls, target[3]))
             return value
+        looked_up = self.looked_up_methods(call, ctx)
+        if looked_up:
+            bound = self.eval(self.getattr_call(call, ctx).args[0].value, ctx)
+            return union(self._enter(call, ctx, args, cls.module, fn, owner, bound) for cls, fn, owner in looked_up)
 
         # a container mutated with a value: that value now lives in the container
         if method in ("append", "extend", "insert", "add", "update", "setdefault", "put", "appendleft"):
@@ -785,6 +789,42 @@ class FlowGraph:
             if found is not None:
                 return found[0].module, found[1], ctx.cls or defining, params[0].name
         return None
+
+    def looked_up_methods(self, call: cst.Call, ctx: Context, names: list[str] | None = None):
+        """`getattr(obj, name)(...)` (a callback dispatcher): (defining class, method, obj's class) for each method
+        of obj's class the name may be: a string literal, or every string the name is ever given."""
+        func = self.getattr_call(call, ctx)
+        if func is None:
+            return []
+        owner = self.class_of(func.args[0].value, ctx)
+        if owner is None:
+            return []
+        if names is None:
+            names = self.string_values(func.args[1].value, ctx)
+        found = [self.hierarchy.method(owner, n) for n in names]
+        return [(f[0], f[1], owner) for f in found if f is not None]
+
+    def getattr_call(self, call: cst.Call, ctx: Context) -> cst.Call | None:
+        """The `getattr(obj, name)` a call calls: `getattr(obj, name)(...)`, or `method(...)` after
+        `method = getattr(obj, name)`."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            values = list(self.assigned_values(func, ctx))
+            func = values[0][0] if len(values) == 1 else None
+        if isinstance(func, cst.Call) and isinstance(func.func, cst.Name) and func.func.value == "getattr" and \
+                len(func.args) >= 2:
+            return func
+        return None
+
+    def string_values(self, expr: cst.BaseExpression, ctx: Context) -> list[str]:
+        """The strings an expression may be, when each is a literal (at the call sites, for a parameter)."""
+        if isinstance(expr, cst.SimpleString) and isinstance(expr.evaluated_value, str):
+            return [expr.evaluated_value]
+        if isinstance(expr, cst.Name):
+            values = list(self.assigned_values(expr, ctx))
+            if values and all(isinstance(v, cst.SimpleString) and isinstance(v.evaluated_value, str) for v, _ in values):
+                return sorted({v.evaluated_value for v, _ in values})
+        return []
 
     def overriding(self, call: cst.Call, ctx: Context, called: cst.FunctionDef) -> list[tuple[ClassInfo, cst.FunctionDef]]:
         """`self.name(...)` in a method of a class: the subclasses' own `name` methods run instead on their

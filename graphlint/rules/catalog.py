@@ -84,6 +84,9 @@ RULES: tuple[RuleInfo, ...] = (
              "A loss or model output is accumulated across iterations without .item()/.detach(), keeping every graph alive."),
     RuleInfo("GL501", "layers-outside-optimizer", "optimizer-coverage", E,
              "Layers that reach the loss are in no optimizer: built from a subset, or replaced after the optimizer."),
+    RuleInfo("GL502", "unfrozen-after-filtered-optimizer", "optimizer-coverage", E,
+             "Parameters are unfrozen (often by a callback) after the optimizer was built from the ones that required "
+             "grad then, so the unfrozen ones are in no optimizer."),
     RuleInfo("GL601", "learning-rate-stays-zero", "lr-zero", E,
              "A learning rate that is zero on every step: lr=0 (written or decided by a default or fallback), or a "
              "warm-up factor `step // warmup` that stays 0."),

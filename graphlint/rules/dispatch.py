@@ -6,6 +6,7 @@ from typing import Iterator
 
 import libcst as cst
 
+from graphlint.engine.effects import Effects
 from graphlint.engine.flow import Context, function_key
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
 from graphlint.engine.tree import walk
@@ -284,3 +285,55 @@ def _conditional(mod: ModuleAnalysis, node: cst.CSTNode) -> bool:
 
 def _is_false(expr: cst.BaseExpression) -> bool:
     return isinstance(expr, cst.Name) and expr.value == "False"
+
+
+@register
+class UnfrozenAfterFilteredOptimizer(Rule):
+    code = "GL502"
+
+    def check(self, analysis) -> Iterator[Report]:
+        flow, mod, losses = analysis.flow, analysis.module, analysis.losses
+        if not flow.frozen or not losses.training_sink_nodes or \
+                any(_adds_param_group(m) for m in {mod.path: mod, **{m.path: m for _, _, m in flow.frozen}}.values()):
+            return
+        effects = Effects(flow)
+        for site in flow.optimizers:
+            fn = site.function
+            if site.module is not mod or fn is None or site.params is None or \
+                    not _filters_on_requires_grad(flow, site.params, Context(mod, fn, mod.enclosing_class(site.call))) \
+                    or any(isinstance(a, (cst.For, cst.While)) for a in mod.ancestors(site.call)
+                           if any(b is fn for b in mod.ancestors(a))):
+                continue
+            covered = losses.coverage_of(site)
+            later = [o for o in flow.optimizers if o.function is fn and mod.line(o.call) > mod.line(site.call)]
+            if not covered or later:
+                continue
+            ctx = Context(mod, fn, mod.enclosing_class(site.call))
+            for call in walk(fn.body, cst.Call):
+                if mod.line(call) <= mod.line(site.call):
+                    continue
+                for unfreeze in effects.unfreezes(call, ctx):
+                    objects = {m for n in flow.eval(unfreeze.receiver, unfreeze.ctx).nodes
+                               for o in flow.points_to(n) for m in flow.members(o)}
+                    if not objects & covered or not objects & losses.frozen_owners:
+                        continue
+                    umod = unfreeze.module
+                    yield Report(unfreeze.node, f"`{umod.code(unfreeze.node)}` turns gradients back on after the "
+                                 f"optimizer was built from `{mod.code(site.params)}` (line {mod.line(site.call)}), "
+                                 "which kept only the parameters that required grad then: the unfrozen ones are in no "
+                                 f"optimizer and never move. It runs from `{mod.code(call)}` (line {mod.line(call)}). "
+                                 "Build the optimizer over all parameters (frozen ones get no gradient and stay put), "
+                                 "or `add_param_group` them when unfreezing.",
+                                 (Related(site.call, "the optimizer, built from the parameters trainable then", mod),
+                                  Related(call, "the call that runs the unfreeze, after the optimizer", mod)),
+                                 module=umod)
+                    return
+
+
+def _filters_on_requires_grad(flow, params: cst.BaseExpression, ctx: Context) -> bool:
+    """`filter(lambda p: p.requires_grad, ...)`, `[p for p in ... if p.requires_grad]`, or a name given one."""
+    return flow.always(params, ctx, lambda e: any(n.attr.value == "requires_grad" for n in walk(e, cst.Attribute)))
+
+
+def _adds_param_group(mod: ModuleAnalysis) -> bool:
+    return any(n.attr.value == "add_param_group" for n in mod.all(cst.Attribute))

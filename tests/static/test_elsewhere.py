@@ -528,3 +528,85 @@ def test_one_instance_of_a_shared_class_only_used_without_grad(tmp_path, decorat
 def test_towers_that_train_or_are_frozen_are_silent(tmp_path, decorator, body, script):
     write(tmp_path, {"towers.py": TOWERS.format(decorator=decorator, body=body), "train.py": script})
     assert not {"GL104", "GL101"} & rules(findings(tmp_path))
+
+
+# -- what a callback does, run after the optimizer was built from the trainable parameters (GL502) -------------------
+
+CALLBACKS = '''
+class GradualUnfreeze:
+    def __init__(self, at=1):
+        self.at = at
+
+    def on_fit_start(self, trainer):
+        trainer.model.encoder.requires_grad_(False)
+
+    def on_epoch_start(self, trainer, epoch):
+        if epoch == self.at:
+            {unfreeze}
+'''
+
+UNFREEZE_TRAINER = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from callbacks import GradualUnfreeze
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(5, 8), nn.ReLU())
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+
+
+class Trainer:
+    def __init__(self, model, callbacks=()):
+        self.model = model
+        self.callbacks = list(callbacks)
+
+    def call(self, event, *args):
+        for callback in self.callbacks:
+            method = getattr(callback, event)
+            method(self, *args)
+
+    def fit(self, epochs=3):
+        {before}
+        trainable = {params}
+        self.optimizer = torch.optim.AdamW(trainable, lr=1e-3)
+        for epoch in range(epochs):
+            self.call("on_epoch_start", epoch)
+            self.optimizer.zero_grad()
+            F.mse_loss(self.model(torch.randn(4, 5)), torch.randn(4, 1)).backward()
+            self.optimizer.step()
+
+
+def main():
+    Trainer(Net(), callbacks=[GradualUnfreeze(at=1)]).fit()
+'''
+
+FILTERED = "filter(lambda p: p.requires_grad, self.model.parameters())"
+
+
+@pytest.mark.parametrize("unfreeze", [
+    "trainer.model.encoder.requires_grad_(True)",
+    "for p in trainer.model.encoder.parameters():\n                p.requires_grad = True",
+])
+def test_callback_in_another_module_unfreezes_after_a_filtered_optimizer(tmp_path, unfreeze):
+    write(tmp_path, {"callbacks.py": CALLBACKS.format(unfreeze=unfreeze),
+                     "train.py": UNFREEZE_TRAINER.format(before='self.call("on_fit_start")', params=FILTERED)})
+    assert any(r == "GL502" and path == "callbacks.py" for r, path, _ in findings(tmp_path))
+
+
+@pytest.mark.parametrize("unfreeze, params", [
+    ("trainer.model.encoder.requires_grad_(True)", "self.model.parameters()"),  # every parameter is held
+    # the unfrozen parameters are handed to the optimizer
+    ("trainer.model.encoder.requires_grad_(True)\n"
+     "            trainer.optimizer.add_param_group({'params': trainer.model.encoder.parameters()})", FILTERED),
+])
+def test_unfreeze_of_parameters_the_optimizer_holds_is_silent(tmp_path, unfreeze, params):
+    write(tmp_path, {"callbacks.py": CALLBACKS.format(unfreeze=unfreeze),
+                     "train.py": UNFREEZE_TRAINER.format(before='self.call("on_fit_start")', params=params)})
+    assert "GL502" not in rules(findings(tmp_path))
