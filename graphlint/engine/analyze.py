@@ -8,6 +8,7 @@ import libcst as cst
 from graphlint.engine.constants import Constants
 from graphlint.engine.flow import FlowGraph
 from graphlint.engine.identity import Identity
+from graphlint.engine.hooks import Hooks
 from graphlint.files import SourceError
 from graphlint.engine.losses import LossFlow
 from graphlint.engine.steps import TrainingSteps
@@ -58,6 +59,10 @@ class Analysis:
     @cached_property
     def identity(self) -> Identity:
         return Identity(self.flow, self.losses)
+
+    @cached_property
+    def hooks(self) -> Hooks:
+        return Hooks(self.flow, self.constants)
 
 
 def analyze_source(text: str, path: str, options: AnalysisOptions, project: ProjectIndex) -> list[Finding]:

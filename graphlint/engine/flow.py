@@ -19,6 +19,7 @@ import libcst as cst
 
 from graphlint.engine import names, scopes
 from graphlint.engine.digraph import DiGraph
+from graphlint.engine.hierarchy import Hierarchy
 from graphlint.engine.library import (ancestor_bases, entry_points, is_backward_helper, is_library_function,
                                      is_library_object)
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
@@ -106,6 +107,18 @@ class Accumulation:
 
 
 @dataclass
+class ModuleCall:
+    """`self.tower(x)`: a module held in an attribute, called; its result node, and the no-grad it runs under."""
+
+    call: cst.Call
+    module: ModuleAnalysis
+    attr: str
+    bound: Value
+    result: tuple
+    no_grad: Cut | None
+
+
+@dataclass
 class OptimizerSite:
     call: cst.Call
     module: ModuleAnalysis
@@ -158,10 +171,12 @@ class FlowGraph:
         self.accumulations: list[Accumulation] = []  # `total += x`, `outputs.append(x)`
         # id of a call `f(...)` / `f.m(...)` with a plain name `f` -> the definitions of `f` that reach the call
         self.names_at_call: dict[int, frozenset] = {}
+        self.module_calls: list[ModuleCall] = []  # `self.encoder(x)`: a submodule stored in an attribute, called
         self._done: set[str] = set()
         self._recorded: set[tuple] = set()
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
         self._resolving: set[int] = set()  # calls whose callee is being looked up (a guard against cycles)
+        self.hierarchy = Hierarchy(main, load_module)
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> "FlowGraph":
@@ -196,6 +211,10 @@ class FlowGraph:
             for ret in returns_of(fn):
                 if ret.value is not None:
                     self._add_sink(self.eval(ret.value, ctx), ret, mod, ret.value)
+
+    def read_function(self, mod: ModuleAnalysis, fn: cst.FunctionDef, cls: ClassInfo | None) -> None:
+        """Add a function that nothing in the file calls (a hook torch calls) to the graph."""
+        self._process_function(mod, fn, cls)
 
     def _grad_off_by_caller(self, mod: ModuleAnalysis, fn: cst.FunctionDef, cls: ClassInfo | None) -> Cut | None:
         """`@torch.no_grad()` on the function, or a hook its framework runs without grad (`validation_step`)."""
@@ -457,6 +476,7 @@ class FlowGraph:
     def attribute_nodes(self, expr: cst.Attribute, ctx: Context, for_write: bool = False) -> list[Node]:
         owner = self.class_of(expr.value, ctx)
         if owner is not None:
+            owner = self.hierarchy.attribute_owner(owner, expr.attr.value)  # `self.model` a base class assigns
             node = ("attr", owner.key, expr.attr.value)
             if node not in self.graph:
                 self.graph.add_node(node, label=f"{owner.node.name.value}.{expr.attr.value}")
@@ -481,9 +501,13 @@ class FlowGraph:
     def _eval_Subscript(self, expr: cst.Subscript, ctx) -> Value:
         for el in expr.slice:
             self.eval(el.slice.value, ctx) if isinstance(el.slice, cst.Index) else None
-        base = self.eval(expr.value, ctx).nodes
+        whole = self.eval(expr.value, ctx)
+        base = whole.nodes
         key = expr.slice[0].slice.value if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) else None
         if isinstance(key, cst.SimpleString):  # out["logits"]: only that entry, when we know the dict's entries
+            entry = next((v for k, v in whole.fields or () if k == key.evaluated_value), None)
+            if entry is not None:  # model(x)["logits"]: the entry of the dict its forward returns
+                return entry
             field = f"[{key.evaluated_value!r}]"
             base = frozenset(n + (field,) if n + (field,) in self.graph else n for n in base)
         return Value(alias=base)
@@ -625,7 +649,14 @@ class FlowGraph:
             return self._construct(call, ctx, args, found)
         target = self.resolve_call(call, ctx)
         if target is not None:
-            return self._enter(call, ctx, args, *target)
+            value = self._enter(call, ctx, args, *target)
+            for cls, fn in self.overriding(call, ctx, target[1]):
+                value = _joined(value, self._enter(call, ctx, args, cls.module, fn, cls, target[3]))
+            return value
+        looked_up = self.looked_up_methods(call, ctx)
+        if looked_up:
+            bound = self.eval(self.getattr_call(call, ctx).args[0].value, ctx)
+            return union(self._enter(call, ctx, args, cls.module, fn, owner, bound) for cls, fn, owner in looked_up)
 
         # a container mutated with a value: that value now lives in the container
         if method in ("append", "extend", "insert", "add", "update", "setdefault", "put", "appendleft"):
@@ -700,6 +731,9 @@ class FlowGraph:
             return EMPTY
         result = self._call_node(call, ctx, EMPTY)
         self._edge(("ret", key), next(iter(result.alias)), alias=True, cut=ctx.no_grad)
+        if bound is not None and fn.name.value in ("forward", "__call__") and isinstance(call.func, cst.Attribute):
+            self._record("module call", call, lambda: self.module_calls.append(
+                ModuleCall(call, ctx.module, call.func.attr.value, bound, next(iter(result.alias)), ctx.no_grad)))
         arity = tuple_arity(fn)
         if arity:
             return Value(result.alias, elements=tuple(Value(alias=frozenset({("ret", key, i)})) for i in range(arity)))
@@ -728,32 +762,93 @@ class FlowGraph:
             if isinstance(func, cst.Attribute):
                 if isinstance(func.value, cst.Name) and func.value.value == "super":
                     return None
+                if _is_super(func.value):
+                    return self._super_method(func.attr.value, ctx)
                 owner = self.class_of(func.value, ctx)
                 if owner is not None:
-                    method = owner.module.class_method(owner, func.attr.value)
-                    if method is not None:
-                        return owner.module, method, owner, func.value
+                    found = self.hierarchy.method(owner, func.attr.value)
+                    if found is not None:
+                        return found[0].module, found[1], owner, func.value
             found = self.definition(func, ctx)
             if isinstance(found, tuple) and isinstance(found[1], cst.FunctionDef):
                 return found[0], found[1], None, None
             owner = self.class_of(func, ctx)  # calling an instance runs a module's forward, another class's __call__
             if owner is not None:
                 names_run = ("forward",) if owner.node.name.value in owner.module.module_classes else ("__call__", "forward")
-                run = next(filter(None, (owner.module.class_method(owner, n) for n in names_run)), None)
+                run = next(filter(None, (self.hierarchy.method(owner, n) for n in names_run)), None)
                 if run is not None:
-                    return owner.module, run, owner, func
+                    return run[0].module, run[1], owner, func
             return None
         finally:
             self._resolving.discard(id(call))
+
+    def _super_method(self, name: str, ctx: Context):
+        """`super().name(...)` in a method: the method the bases of the method's own class find, bound to `self`."""
+        fn = ctx.function
+        defining = self.hierarchy.defining_class(ctx.module, fn) if fn is not None else None
+        params = _parameters(fn) if defining is not None else []
+        if not params:
+            return None
+        for base in self.hierarchy.bases(defining):
+            found = self.hierarchy.method(base, name)
+            if found is not None:
+                return found[0].module, found[1], ctx.cls or defining, params[0].name
+        return None
+
+    def looked_up_methods(self, call: cst.Call, ctx: Context, names: list[str] | None = None):
+        """`getattr(obj, name)(...)` (a callback dispatcher): (defining class, method, obj's class) for each method
+        of obj's class the name may be: a string literal, or every string the name is ever given."""
+        func = self.getattr_call(call, ctx)
+        if func is None:
+            return []
+        owner = self.class_of(func.args[0].value, ctx)
+        if owner is None:
+            return []
+        if names is None:
+            names = self.string_values(func.args[1].value, ctx)
+        found = [self.hierarchy.method(owner, n) for n in names]
+        return [(f[0], f[1], owner) for f in found if f is not None]
+
+    def getattr_call(self, call: cst.Call, ctx: Context) -> cst.Call | None:
+        """The `getattr(obj, name)` a call calls: `getattr(obj, name)(...)`, or `method(...)` after
+        `method = getattr(obj, name)`."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            values = list(self.assigned_values(func, ctx))
+            func = values[0][0] if len(values) == 1 else None
+        if isinstance(func, cst.Call) and isinstance(func.func, cst.Name) and func.func.value == "getattr" and \
+                len(func.args) >= 2:
+            return func
+        return None
+
+    def string_values(self, expr: cst.BaseExpression, ctx: Context) -> list[str]:
+        """The strings an expression may be, when each is a literal (at the call sites, for a parameter)."""
+        if isinstance(expr, cst.SimpleString) and isinstance(expr.evaluated_value, str):
+            return [expr.evaluated_value]
+        if isinstance(expr, cst.Name):
+            values = list(self.assigned_values(expr, ctx))
+            if values and all(isinstance(v, cst.SimpleString) and isinstance(v.evaluated_value, str) for v, _ in values):
+                return sorted({v.evaluated_value for v, _ in values})
+        return []
+
+    def overriding(self, call: cst.Call, ctx: Context, called: cst.FunctionDef) -> list[tuple[ClassInfo, cst.FunctionDef]]:
+        """`self.name(...)` in a method of a class: the subclasses' own `name` methods run instead on their
+        instances (a base trainer's loop calling the `training_step` its subclass defines)."""
+        func = call.func
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self") \
+                or ctx.function is None:
+            return []
+        defining = self.hierarchy.defining_class(ctx.module, ctx.function)
+        return self.hierarchy.overrides(defining, func.attr.value, called) if defining is not None else []
 
     def _construct(self, call: cst.Call, ctx: Context, args: list[Value], cls: ClassInfo) -> Value:
         """`Net(...)`: a new instance of a class we can read; its arguments flow into `__init__`."""
         node = ("call", id(call))
         self.graph.add_node(node, kind="instance", cls=cls, site=call, module=ctx.module)
         instance = Value(alias=frozenset({node}))
-        init = cls.module.class_method(cls, "__init__")
+        init = self.hierarchy.method(cls, "__init__")
         if init is not None:
-            self._enter(call, ctx, args, cls.module, init, cls, instance, result=False)
+            self._enter(call, ctx, args, init[0].module, init[1], cls, instance, result=False)
         return instance
 
     def definition(self, expr: cst.BaseExpression, ctx: Context):
@@ -790,6 +885,12 @@ class FlowGraph:
                 found = self.class_of(value, vctx, depth + 1)
                 if found is not None:
                     return found
+            for binding in mod.scopes.bindings(expr):  # `for cb in self.callbacks:` an element of what it walks
+                loop = mod.parent(binding.node)
+                if isinstance(loop, cst.For) and loop.target is binding.node:
+                    found = self.element_class(loop.iter, ctx, depth + 1)
+                    if found is not None:
+                        return found
             return None
         if isinstance(expr, cst.Attribute):
             if self.knowledge.matches("returns.same-object", (), expr.attr.value):
@@ -797,8 +898,9 @@ class FlowGraph:
             owner = self.class_of(expr.value, ctx, depth + 1)
             if owner is None:
                 return None
-            for value, method in owner.attr_values.get(expr.attr.value, ()):
-                found = self.class_of(value, Context(owner.module, method, owner), depth + 1)
+            assigner = self.hierarchy.attribute_owner(owner, expr.attr.value)
+            for value, method in assigner.attr_values.get(expr.attr.value, ()):
+                found = self.class_of(value, Context(assigner.module, method, owner), depth + 1)
                 if found is not None:
                     return found
             return None
@@ -820,6 +922,28 @@ class FlowGraph:
                         cls = self.class_of(ret.value, fctx, depth + 1)
                         if cls is not None:
                             return cls
+        return None
+
+    def element_class(self, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> ClassInfo | None:
+        """The class of the objects a container holds (callbacks in a list handed to a trainer), when an
+        element we can read is one."""
+        if depth > self.MAX_INFERENCE_DEPTH:
+            return None
+        if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+            return next(filter(None, (self.class_of(el.value, ctx, depth) for el in expr.elements
+                                      if isinstance(el, cst.Element))), None)
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and \
+                expr.func.value in ("list", "tuple", "sorted", "reversed") and expr.args:
+            return self.element_class(expr.args[0].value, ctx, depth)
+        if isinstance(expr, cst.Name):
+            return next(filter(None, (self.element_class(v, vctx, depth + 1)
+                                      for v, vctx in self.assigned_values(expr, ctx))), None)
+        if isinstance(expr, cst.Attribute):
+            owner = self.class_of(expr.value, ctx, depth + 1)
+            if owner is not None:
+                assigner = self.hierarchy.attribute_owner(owner, expr.attr.value)
+                return next(filter(None, (self.element_class(v, Context(assigner.module, m, owner), depth + 1)
+                                          for v, m in assigner.attr_values.get(expr.attr.value, ()))), None)
         return None
 
     def assigned_values(self, name: cst.Name, ctx: Context):
@@ -869,7 +993,13 @@ class FlowGraph:
         name = fn.name.value
         if name == "__init__":
             cls = mod.enclosing_class(fn)
-            name = cls.node.name.value if cls is not None else name
+            if cls is not None:  # `Net(...)`, a subclass that inherits this __init__, `super().__init__(...)`
+                subclasses = self.hierarchy.subclasses(cls)
+                inheriting = [c.node.name.value for c in subclasses if (self.hierarchy.method(c, "__init__") or
+                                                                        (None, None))[1] is fn]
+                return [site for n in (cls.node.name.value, *inheriting) for site in self._call_sites.get(n, [])] + [
+                    (call, ctx) for call, ctx in self._call_sites.get("__init__", [])
+                    if _is_super(call.func.value) and ctx.cls is not None and ctx.cls.key in {c.key for c in subclasses}]
         return self._call_sites.get(name, [])
 
     # -- queries ------------------------------------------------------------------------------
@@ -912,11 +1042,11 @@ class FlowGraph:
         while stack:
             current = stack.pop()
             cls = current[1] if current[0] == "class" else self.graph.nodes[current].get("cls") if current in self.graph else None
-            cls = cls.key if isinstance(cls, ClassInfo) else cls
+            keys = {c.key for c in self.hierarchy.ancestors(cls)} if isinstance(cls, ClassInfo) else {cls}
             children = set()
             if cls is not None:
                 for node in self.graph.nodes:
-                    if node[0] == "attr" and node[1] == cls:
+                    if node[0] == "attr" and node[1] in keys:
                         children |= self.points_to(node)
             if current in self.graph and self.graph.nodes[current].get("kind") == "owner":
                 for pred in self.graph.predecessors(current):  # layers passed into a container
@@ -925,6 +1055,18 @@ class FlowGraph:
                 result.add(child)
                 stack.append(child)
         return result
+
+
+def _is_super(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "super" and not expr.args
+
+
+def _joined(a: Value, b: Value) -> Value:
+    """What either of two bodies returns (a method and its override): tuple elements kept when both agree."""
+    whole = a | b
+    if a.elements is not None and b.elements is not None and len(a.elements) == len(b.elements):
+        return Value(whole.alias, whole.derive, tuple(x | y for x, y in zip(a.elements, b.elements)))
+    return whole
 
 
 def _merge(a: dict, b: dict) -> dict:

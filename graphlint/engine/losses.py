@@ -283,6 +283,51 @@ class LossFlow:
             result.append(CutPath(cut, self.outermost_labels(owners), path, sink.site, sink.module))
         return result
 
+    @cached_property
+    def instance_cut_paths(self) -> list[CutPath]:
+        """A module stored in an attribute whose every call that reaches a loss gives no gradient (a base class's
+        `encode` under `@torch.no_grad()` reused for training), while another instance of the same class trains:
+        the layers of a class are shared by its instances in the graph, so this is asked per attribute."""
+        graph, distance = self.graph, self.cuts_to_loss
+        by_attr: dict[Node, list] = {}
+        for mc in self.flow.module_calls:
+            for node in mc.bound.alias:
+                if node[0] == "attr":
+                    by_attr.setdefault(node, []).append(mc)
+        instances_of: dict[int, int] = {}
+        for _, data in graph.nodes(data=True):
+            if data.get("kind") == "instance":
+                instances_of[id(data["cls"])] = instances_of.get(id(data["cls"]), 0) + 1
+        result = []
+        for attr, calls in by_attr.items():
+            instances = [o for o in self.flow.points_to(attr) if graph.nodes[o].get("kind") == "instance"]
+            if len(instances) != 1 or instances_of.get(id(graph.nodes[instances[0]]["cls"]), 0) < 2 or \
+                    not _only_called(calls, attr):
+                continue
+            owners = [o for o in self.flow.members(instances[0]) if o in graph and graph.nodes[o].get("kind") == "owner"]
+            if not owners or not all(self.expected_to_train(o) for o in owners):
+                continue
+            reaching = [mc for mc in calls if mc.result in distance]
+            if not reaching or any(mc.no_grad is None and distance[mc.result] == 0 for mc in reaching):
+                continue
+            first = reaching[0]
+            cut = first.no_grad or self._first_cut(first.result)
+            if cut is None:
+                continue
+            path, sink = self.path_to_loss(first.result)
+            result.append(CutPath(cut, (self.flow.label(attr),), path, sink.site, sink.module))
+        return result
+
+    def _first_cut(self, start: Node) -> Cut | None:
+        """The first cut on a least-cut route from a node to a loss."""
+        distance = self.cuts_to_loss
+        for node in self.clean_descendants(start):
+            for succ in self.graph.successors(node):
+                cut = self.graph.edges[node, succ]["cut"]
+                if cut is not None and distance.get(succ, 1 << 30) + 1 == distance.get(start):
+                    return cut
+        return None
+
     def outermost_labels(self, owners: list[Node]) -> tuple[str, ...]:
         """Name `Net.backbone`, not also each layer inside it."""
         inner = {m for o in owners for m in self.flow.members(o) if m != o}
@@ -322,3 +367,25 @@ class LossFlow:
                     parents[succ] = node
                     queue.append(succ)
         return (), self.flow.sinks[0]
+
+
+# what may be asked of a submodule without using its output: its parameters, its mode, where it lives
+_NOT_USES = frozenset({"parameters", "named_parameters", "train", "eval", "to", "cuda", "cpu", "half", "float",
+                       "state_dict", "load_state_dict", "zero_grad"})
+
+
+def _only_called(calls, attr: Node) -> bool:
+    """Every read of the attribute, in the files its calls are in, is a call of it (`self.tower(x)`) or asks for its
+    parameters or mode: no other use (`self.tower.embed(x)`, handing it on) may take a gradient from it."""
+    name = attr[2]
+    for mod in {id(mc.module): mc.module for mc in calls}.values():
+        for node in mod.all(cst.Attribute):
+            if node.attr.value != name or mod.is_written(node):
+                continue
+            parent = mod.parent(node)
+            if isinstance(parent, cst.Call) and parent.func is node:
+                continue
+            if isinstance(parent, cst.Attribute) and parent.value is node and parent.attr.value in _NOT_USES:
+                continue
+            return False
+    return True

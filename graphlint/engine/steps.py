@@ -292,10 +292,8 @@ class TrainingSteps:
         func = call.func
         if isinstance(func, cst.Attribute):
             owner = self.flow.class_of(func.value, ctx)
-            if owner is not None:
-                method = owner.module.class_method(owner, func.attr.value)
-                return (owner.module, method, owner) if method is not None else None
-            return None
+            found = self.flow.hierarchy.method(owner, func.attr.value) if owner is not None else None
+            return (found[0].module, found[1], owner) if found is not None else None
         found = self.flow.definition(func, ctx)
         if isinstance(found, tuple):
             return found[0], found[1], None

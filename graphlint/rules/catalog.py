@@ -65,8 +65,9 @@ RULES: tuple[RuleInfo, ...] = (
     RuleInfo("GL206", "backward-on-part-of-total", "backward-missing", E,
              "backward() is called on one term of a summed loss, so the layers only the other terms reach never train."),
     RuleInfo("GL207", "optimizer-never-stepped", "step-gate", E,
-             "An optimizer whose parameters the training loss reaches is never stepped (another optimizer is stepped "
-             "in its place, or it is left out of the list that is stepped)."),
+             "An optimizer whose parameters the training loss reaches is never stepped: another optimizer is stepped "
+             "in its place, it is left out of the list that is stepped, or the class's training loop (often a base "
+             "class's) steps other attributes."),
     RuleInfo("GL301", "unregistered-parameter", "unregistered-param", E,
              "Layers in a plain list/dict or a tensor attribute with requires_grad are invisible to model.parameters()."),
     RuleInfo("GL302", "layer-never-used", "unused-param", W,
@@ -77,14 +78,23 @@ RULES: tuple[RuleInfo, ...] = (
     RuleInfo("GL304", "loss-term-never-backpropagated", "unused-param", W,
              "A loss term is computed (and perhaps logged) but left out of the loss that backward() is called on.",
              preview=True),
+    RuleInfo("GL305", "layer-only-in-uncalled-method", "unused-param", W,
+             "A layer reaches a loss only through a subclass method that nothing calls: the base class's loop calls "
+             "another hook (its own), so the layer never trains."),
     RuleInfo("GL401", "graph-kept-across-iterations", "graph-retention", W,
              "A loss or model output is accumulated across iterations without .item()/.detach(), keeping every graph alive."),
     RuleInfo("GL501", "layers-outside-optimizer", "optimizer-coverage", E,
              "Layers that reach the loss are in no optimizer: built from a subset, or replaced after the optimizer."),
+    RuleInfo("GL502", "unfrozen-after-filtered-optimizer", "optimizer-coverage", E,
+             "Parameters are unfrozen (often by a callback) after the optimizer was built from the ones that required "
+             "grad then, so the unfrozen ones are in no optimizer."),
     RuleInfo("GL601", "learning-rate-stays-zero", "lr-zero", E,
              "A learning rate that is zero on every step: lr=0 (written or decided by a default or fallback), or a "
              "warm-up factor `step // warmup` that stays 0."),
     RuleInfo("GL701", "pretrained-embedding-frozen-by-default", "frozen", E,
              "nn.Embedding.from_pretrained freezes by default, yet the embedding is given to the optimizer to train."),
+    RuleInfo("GL702", "train-mode-does-not-unfreeze", "frozen", E,
+             "A module frozen with requires_grad_(False) is 'unfrozen' with .train(), which only switches dropout and "
+             "batch norm: its parameters, held by the optimizer, never train."),
 )
 BY_CODE = {info.code: info for info in RULES}

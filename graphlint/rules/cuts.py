@@ -16,7 +16,7 @@ class CutInLossRule(Rule):
     advice: ClassVar[str]
 
     def check(self, analysis) -> Iterator[Report]:
-        for cut_path in analysis.losses.cut_paths:
+        for cut_path in analysis.losses.cut_paths + analysis.losses.instance_cut_paths:
             cut = cut_path.cut
             if cut.category != self.category:
                 continue
@@ -29,6 +29,23 @@ class CutInLossRule(Rule):
                        f" no gradient. {self.advice}")
             yield Report(cut.node, message, (Related(cut_path.sink_site, "the loss that gradients flow from",
                                                      cut_path.sink_module),), module=cut.module)
+        if analysis.losses.training_sink_nodes:
+            yield from self._hook_cuts(analysis)
+
+    def _hook_cuts(self, analysis) -> Iterator[Report]:
+        """A forward hook that returns its output cut: the return value replaces the hooked module's output."""
+        for hook in analysis.hooks.forward_cuts:
+            cut = hook.cut
+            if cut.category != self.category:
+                continue
+            name = getattr(hook.hook, "name", None)
+            returned = hook.hook_module.line(hook.returned)
+            yield Report(hook.register, f"the forward hook{f' `{name.value}`' if name else ''} registered here returns "
+                         f"{cut.what} (line {returned}), and a forward hook's return value replaces the module's "
+                         "output: every layer before the hooked module is cut from the loss and gets no gradient. "
+                         f"{self.advice} A hook that only records should return None.",
+                         (Related(hook.returned, "the hook hands back the cut output", hook.hook_module),
+                          Related(cut.node, "where the output is cut", cut.module)), module=hook.module)
 
 
 @register

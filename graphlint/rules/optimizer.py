@@ -12,6 +12,7 @@ from graphlint.engine.identity import (AFTER, constructs_model, context_of, name
                                        parameter_names)
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
+from graphlint.rules.dispatch import UnsteppedByClassLoop
 from graphlint.rules.structure import TENSOR_FACTORIES, creates_parameters
 
 
@@ -352,6 +353,17 @@ class OptimizerNeverStepped(Rule):
     code = "GL207"
 
     def check(self, analysis) -> Iterator[Report]:
+        """Two mechanisms, one fault: the file's steps, told apart as objects, never run the optimizer; or the
+        loop of its class's hierarchy (dispatch.UnsteppedByClassLoop) steps other attributes. One report per line."""
+        seen: set[int] = set()
+        for report in (*self._unstepped_by_the_files_steps(analysis), *UnsteppedByClassLoop.reports(analysis)):
+            line = (report.module or analysis.module).line(report.node)
+            if line not in seen:
+                seen.add(line)
+                yield report
+
+    @staticmethod
+    def _unstepped_by_the_files_steps(analysis) -> Iterator[Report]:
         """An optimizer whose parameters the training loss reaches, that no `step()` of the file may run, and
         that no code the analysis cannot see may reach."""
         ident, mod = analysis.identity, analysis.module

@@ -72,6 +72,7 @@ class GradientsWipedBeforeStep(Rule):
     code = "GL202"
 
     def check(self, analysis) -> Iterator[Report]:
+        yield from _zeroing_gradient_hooks(analysis)
         for graph in analysis.steps.graphs:
             for p in plain_steps(graph):
                 step = graph.events[p]
@@ -375,4 +376,35 @@ def _depends_on_gradients(analysis, test: cst.BaseExpression, step, depth: int =
             if isinstance(found, tuple) and any(isinstance(a, cst.Attribute) and a.attr.value == "grad"
                                                 for a in walk(found[1], cst.Attribute)):
                 return True
+    return False
+
+
+def _zeroing_gradient_hooks(analysis) -> Iterator[Report]:
+    """`p.register_hook(lambda g: g.clamp(-c, c))` on every parameter with c 0: torch runs the hook on each backward
+    and its return value replaces the gradient, so every step moves nothing."""
+    if not analysis.flow.sinks or not any(graph.points(STEP) for graph in analysis.steps.graphs):
+        return
+    for hook in analysis.hooks.zeroing:
+        mod = hook.module
+        if not _on_every_parameter(mod, hook.register):
+            continue
+        related = (Related(hook.edit, "the hook's return value replaces the gradient", mod),)
+        decided = ""
+        if hook.known is not None:
+            decided = f" ({hook.known.how}, line {hook.known.module.line(hook.known.origin)})"
+            related += (Related(hook.known.origin, f"the 0 is decided here: {hook.known.how}", hook.known.module),)
+        yield Report(hook.register, f"this gradient hook {hook.how}, which is 0{decided}: torch runs it on every "
+                     "backward() and its return value replaces the gradient, so no step moves these parameters. "
+                     "Register the hook only when the bound is set (or check it inside the hook).", related, module=mod)
+
+
+def _on_every_parameter(mod, register: cst.Call) -> bool:
+    """The hook is registered on the variable of a loop over a model's parameters."""
+    receiver = register.func.value
+    if not isinstance(receiver, cst.Name):
+        return False
+    for loop in mod.ancestors(register):
+        if isinstance(loop, cst.For) and any(n.value == receiver.value for n in walk(loop.target, cst.Name)):
+            return any(isinstance(c.func, cst.Attribute) and c.func.attr.value in ("parameters", "named_parameters")
+                       for c in walk(loop.iter, cst.Call))
     return False
