@@ -62,7 +62,14 @@ class GradientsWipedBeforeStep(Rule):
                                  f"`{step.module.code(step.node)}` (line {step.module.line(step.node)}): it "
                                  f"{event.detail}, so the step can move nothing. Fix the cause (NaNs at their "
                                  "source, the scale factor), or skip and log the step instead.",
-                                 (Related(step.node, "the optimizer step", step.module),), module=mod)
+                                 (Related(step.node, "the optimizer step", step.module), *_decided_by(event)),
+                                 module=mod)
+
+
+def _decided_by(event) -> tuple[Related, ...]:
+    """Where the value that makes a gradient edit wipe the gradients was decided (a default, a floor division)."""
+    known = event.decided
+    return (Related(known.origin, f"the value is decided here: {known.how}", known.module),) if known else ()
 
 
 @register
