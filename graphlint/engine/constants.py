@@ -29,6 +29,7 @@ _ARITHMETIC = {cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: 
                cst.Divide: operator.truediv, cst.FloorDivide: operator.floordiv, cst.Modulo: operator.mod,
                cst.Power: operator.pow}
 # Calls that change a dict or an object in place, after which its literal keys or fields no longer tell its values.
+_LIST_MUTATORS = frozenset({"append", "extend", "insert", "remove", "pop", "clear"})
 _MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "merge", "set_defaults", "__setitem__"})
 
 
@@ -127,10 +128,10 @@ class Constants:
             inner = self.value(expr.expression, ctx, depth)
             if inner is None or isinstance(inner.value, EnumMember):
                 return None
-            if isinstance(expr.operator, cst.Not):
-                return Known(not inner.value, inner.origin, inner.module)
+            if isinstance(expr.operator, cst.Not):  # decided where the operand was
+                return replace(inner, value=not inner.value)
             if isinstance(expr.operator, cst.Minus) and _is_number(inner.value):
-                return Known(-inner.value, inner.origin, inner.module)
+                return replace(inner, value=-inner.value)
             return None
         if isinstance(expr, cst.BinaryOperation):
             return self._arithmetic(expr, ctx, depth)
@@ -154,7 +155,19 @@ class Constants:
             return self._dict_value(expr.value, key, ctx, depth) if key is not None else None
         if isinstance(expr, cst.Call):
             return self._call(expr, ctx, depth)
+        if isinstance(expr, (cst.Tuple, cst.List)):
+            return self._sequence(expr, ctx, depth)
         return None
+
+    def _sequence(self, expr: cst.Tuple | cst.List, ctx: Context, depth: int) -> Known | None:
+        """A tuple of known values (`("encoder", "head")`), or such a list in a file that changes no list in place."""
+        if isinstance(expr, cst.List) and any(isinstance(c.func, cst.Attribute) and c.func.attr.value in _LIST_MUTATORS
+                                              for c in ctx.module.all(cst.Call)):
+            return None
+        items = [self.value(e.value, ctx, depth) if isinstance(e, cst.Element) else None for e in expr.elements]
+        if not items or None in items:
+            return None
+        return _derived(tuple(i.value for i in items), items)
 
     # -- names ---------------------------------------------------------------------------------
     def _name(self, name: cst.Name, ctx: Context, depth: int) -> Known | None:
