@@ -241,6 +241,13 @@ class Constants:
             return None
         if isinstance(built.func, cst.Attribute) and built.func.attr.value == "parse_args":
             return self._argparse_default(built, field, mod)
+        if _qualified_tail(mod, built.func) == "types.SimpleNamespace":
+            given = _keyword(built, field)
+            where = Context(mod, mod.enclosing_function(built), mod.enclosing_class(built))
+            known = self.value(given, where, depth - 1) if given is not None and not any(a.star for a in built.args) \
+                else None
+            return known.decided_at(f"the value given to `{field}` in `SimpleNamespace(...)`", given) \
+                if known is not None else None
         cls = self._class(built.func, ctx)
         if cls is None or _is_enum(cls) or any(b.split(".")[-1] == "BaseSettings" for b in cls.bases) or field not in cls.field_defaults or built.args or \
                 field in cls.attr_values or any(m in cls.methods for m in ("__init__", "__post_init__", "__new__")) and \
@@ -421,9 +428,26 @@ class Constants:
                 expr, ctx = found[0]
             elif isinstance(expr, cst.Call) and self._returned(expr, ctx) is not None:
                 expr, ctx = self._returned(expr, ctx)
+            elif isinstance(expr, cst.Attribute) and self._one_instance_value(expr, ctx) is not None:
+                expr, ctx = self._one_instance_value(expr, ctx)
             else:
                 return expr
         return None
+
+    def _one_instance_value(self, expr: cst.Attribute, ctx: Context) -> tuple[cst.BaseExpression, Context] | None:
+        """`self.cfg` given one value in the class (`self.cfg = cfg` in `__init__`), and written nowhere else."""
+        cls = ctx.cls
+        field = expr.attr.value
+        if not (isinstance(expr.value, cst.Name) and expr.value.value == "self") or cls is None or \
+                field in cls.field_defaults or _written_anywhere(ctx.module, field) or \
+                any(b != "object" and not self.flow.knowledge.matches("modules.bases", {b}) for b in cls.bases):
+            return None
+        values = cls.attr_values.get(field, ())
+        if len(values) != 1 or any(isinstance(t.target, cst.Attribute) and t.target.attr.value == field
+                                   for method in cls.methods.values() for t in walk(method, cst.AugAssign)):
+            return None
+        value, method = values[0]
+        return value, Context(cls.module, method, cls)
 
     def _returned(self, call: cst.Call, ctx: Context) -> tuple[cst.BaseExpression, Context] | None:
         """`get_args()`: the one expression a plain function of the file returns, in the function's context."""
