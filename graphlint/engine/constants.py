@@ -488,8 +488,8 @@ def _is_number(value: object) -> bool:
 
 def _compare(op: cst.BaseCompOp, left: object, right: object) -> bool | None:
     if isinstance(op, (cst.Is, cst.IsNot)):
-        if left is None or right is None:
-            same = left is None and right is None
+        if left is None or right is None or isinstance(left, bool) and isinstance(right, bool):  # singletons
+            same = left is right
             return same if isinstance(op, cst.Is) else not same
         return None
     if isinstance(left, EnumMember) or isinstance(right, EnumMember):

@@ -25,7 +25,7 @@ _BUDGET = 300  # places visited per question: a value fanning out further is not
 
 @dataclass(frozen=True)
 class DeadBranch:
-    stmt: cst.If
+    stmt: cst.If | cst.IfExp
     known: Known  # the test's value, decided where `known.origin` is
 
 
@@ -43,7 +43,7 @@ class ForwardUses:
     def dead_only(self, expr: cst.BaseExpression, ctx: Context) -> tuple[DeadBranch, ...] | None:
         """The dead branches that every use of ``expr``'s value ends in; None when some use may run (or is unknown)
         or when the value is never used at all."""
-        self._seen: set[tuple[int, int | None]] = set()
+        self._seen: set[tuple[int, int | str | None]] = set()
         self._dead: dict[int, DeadBranch] = {}
         self._budget = _BUDGET
         try:
@@ -52,7 +52,7 @@ class ForwardUses:
             return None
         return tuple(self._dead.values()) or None
 
-    def _follow(self, node: cst.CSTNode, ctx: Context, slot: int | None) -> None:
+    def _follow(self, node: cst.CSTNode, ctx: Context, slot: int | str | None) -> None:
         """Follow the value of ``node`` (or its element ``slot``) to its uses; raise _Unknown at a live use."""
         key = (id(node), slot)
         if key in self._seen:
@@ -74,8 +74,11 @@ class ForwardUses:
                 node, slot = outer, (index if slot is None and not any(
                     isinstance(e, cst.StarredElement) for e in outer.elements) else None)
                 continue
+            if isinstance(parent, cst.DictElement) and parent.value is node and isinstance(parent.key, cst.SimpleString):
+                node, slot = mod.parent(parent), (parent.key.evaluated_value if slot is None else None)
+                continue
             if isinstance(parent, cst.Subscript) and parent.value is node and slot is not None:
-                index = _integer_index(parent)
+                index = _constant_index(parent)
                 if index is None:
                     node, slot = parent, None
                     continue
@@ -106,20 +109,21 @@ class ForwardUses:
             raise _Unknown  # a statement that uses it (a backward, a log, an attribute store) and may run
 
     # -- where the value goes next ------------------------------------------------------------------------------
-    def _assigned(self, target: cst.BaseExpression, ctx: Context, slot: int | None) -> None:
+    def _assigned(self, target: cst.BaseExpression, ctx: Context, slot: int | str | None) -> None:
         if isinstance(target, cst.Name):
             for read in _reads(ctx.module, target, ctx.function):
                 self._follow(read, ctx, slot)
         elif isinstance(target, (cst.Tuple, cst.List)) and not any(isinstance(e, cst.StarredElement)
                                                                    for e in target.elements):
-            chosen = [target.elements[slot]] if slot is not None and slot < len(target.elements) else \
-                list(target.elements) if slot is None else []
+            if isinstance(slot, str):
+                raise _Unknown  # unpacking a dict's keys
+            chosen = list(target.elements) if slot is None else target.elements[slot:slot + 1]
             for element in chosen:
                 self._assigned(element.value, ctx, None)
         else:
             raise _Unknown  # an attribute or a subscript: the value is kept somewhere we do not follow
 
-    def _passed(self, call: cst.Call, arg: cst.Arg, ctx: Context, slot: int | None) -> bool:
+    def _passed(self, call: cst.Call, arg: cst.Arg, ctx: Context, slot: int | str | None) -> bool:
         """The value is an argument of a function the file defines: follow its parameter; False when the callee is
         not the file's (its result then carries the value)."""
         found = self.flow.callee(call, ctx)
@@ -143,7 +147,7 @@ class ForwardUses:
             self._follow(read, inner, slot)
         return True
 
-    def _returned(self, fn: cst.FunctionDef | None, ctx: Context, slot: int | None) -> None:
+    def _returned(self, fn: cst.FunctionDef | None, ctx: Context, slot: int | str | None) -> None:
         calls = self._call_sites.get(id(fn)) if fn is not None else None
         if not calls:
             raise _Unknown  # returned to code we cannot see
@@ -164,20 +168,20 @@ class ForwardUses:
 
     # -- dead branches ---------------------------------------------------------------------------------------------
     def _dead_branch(self, node: cst.CSTNode, mod: ModuleAnalysis) -> DeadBranch | None:
-        """The innermost `if` around ``node`` (in its function) whose comparison the file's values decide against the
+        """The innermost `if` (or `a if test else b`) around ``node`` (in its function) whose comparison the file's values decide against the
         arm ``node`` is in."""
         child = node
         for parent in mod.ancestors(node):
             if isinstance(parent, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
                 return None
-            if isinstance(parent, cst.If) and child is not parent.test:
+            if isinstance(parent, (cst.If, cst.IfExp)) and child is not parent.test:
                 known = self._test(parent, mod)
                 if known is not None and bool(known.value) is not (child is parent.body):
                     return DeadBranch(parent, known)
             child = parent
         return None
 
-    def _test(self, stmt: cst.If, mod: ModuleAnalysis) -> Known | None:
+    def _test(self, stmt: cst.If | cst.IfExp, mod: ModuleAnalysis) -> Known | None:
         """A comparison's value, decided away from it (a bare flag, `if cfg.use_aux:`, is a switch left to the
         user and is not decided here)."""
         if id(stmt) not in self._tests:
@@ -191,10 +195,14 @@ class ForwardUses:
         return self._tests[id(stmt)]
 
 
-def _integer_index(sub: cst.Subscript) -> int | None:
-    if len(sub.slice) == 1 and isinstance(sub.slice[0].slice, cst.Index) and \
-            isinstance(sub.slice[0].slice.value, cst.Integer):
-        return int(sub.slice[0].slice.value.value)
+def _constant_index(sub: cst.Subscript) -> int | str | None:
+    """`x[1]` or `x["aux"]`: the element a subscript takes."""
+    if len(sub.slice) == 1 and isinstance(sub.slice[0].slice, cst.Index):
+        index = sub.slice[0].slice.value
+        if isinstance(index, cst.Integer):
+            return int(index.value)
+        if isinstance(index, cst.SimpleString):
+            return index.evaluated_value
     return None
 
 
