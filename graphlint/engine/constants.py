@@ -33,6 +33,15 @@ _LIST_MUTATORS = frozenset({"append", "extend", "insert", "remove", "pop", "clea
 _MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "merge", "set_defaults", "__setitem__"})
 
 
+class _Enumerate(Exception):
+    """Raised by `value` inside `over_loops` at a loop variable not yet bound: enumerate that loop's range."""
+
+    def __init__(self, loop: cst.For, module: ModuleAnalysis) -> None:
+        super().__init__()
+        self.loop = loop
+        self.module = module
+
+
 @dataclass(frozen=True)
 class EnumMember:
     """`Task.MULTITASK`: equal only to itself, or also to its value when the enum mixes in str / int."""
@@ -55,6 +64,12 @@ class Known:
     module: ModuleAnalysis
     elsewhere: bool = False  # decided away from the expression asked about (a default, a fallback, an assignment)
     how: str = "a literal"  # what the origin is, for a message: "the default of `--lr`"
+    others: tuple["Known", ...] = ()  # the other operands decided elsewhere that the value was computed from
+
+    def deciding(self) -> tuple["Known", ...]:
+        """This value and every operand decided elsewhere that it was computed from (`epoch >= args.frozen_epochs`
+        is decided by the range of `epoch` and by the default of `--frozen-epochs`)."""
+        return (self, *self.others) if self.elsewhere else self.others
 
     def decided_at(self, how: str, origin: cst.CSTNode | None = None) -> "Known":
         """The value as decided by ``how`` at ``origin``; a value already decided farther away keeps that place."""
@@ -67,6 +82,8 @@ class Constants:
     def __init__(self, flow: FlowGraph) -> None:
         self.flow = flow
         self._iteration: tuple[cst.For, object] | None = None  # a `for` loop's variable, bound to one of its values
+        self._bound: dict[int, Known] = {}  # `over_loops`: loop id -> the value its variable holds in this evaluation
+        self._enumerating = False
 
     def over_loop(self, test: cst.BaseExpression, mod: ModuleAnalysis, limit: int = 10_000
                   ) -> tuple[list[Known], list[Known]] | None:
@@ -96,6 +113,70 @@ class Constants:
             results.append(known)
         return results, bounds
 
+    def over_loops(self, expr: cst.BaseExpression, ctx: Context, limit: int = 256
+                   ) -> tuple[list[Known], list[Known]] | None:
+        """The expression's value for every value of the `for <name> in range(...)` variables it reads, here or
+        through a helper's parameters at its call sites (`adjust_lr(optimizer, epoch, args)` inside
+        `for epoch in range(args.epochs)`), when the ranges are known and small; with the ranges' bounds. An `if`
+        whose test those values decide drops the assignments of its dead arm. None when anything is unknown."""
+        if self._enumerating:
+            return None
+        self._enumerating = True
+        results: list[Known] = []
+        bounds: dict[int, list[Known]] = {}
+        pending: list[dict[int, Known]] = [{}]
+        try:
+            while pending:
+                self._bound = pending.pop()
+                try:
+                    known = self.value(expr, ctx)
+                except _Enumerate as need:
+                    loop = need.loop
+                    mod = need.module
+                    try:
+                        found = self._range(loop, Context(mod, mod.enclosing_function(loop), mod.enclosing_class(loop)))
+                    except _Enumerate:
+                        return None  # a range whose bounds are another loop's variable
+                    values = range(*(b.value for b in found)) if found is not None else range(0)
+                    if not values or len(values) * (len(pending) + 1) > limit:
+                        return None
+                    bounds[id(loop)] = found
+                    origin = loop.iter
+                    how = f"`{mod.code(loop.target)}` on each iteration of `{mod.code(loop.iter)}`"
+                    pending.extend({**self._bound, id(loop): Known(v, origin, mod, True, how)} for v in values)
+                    continue
+                if known is None or len(results) >= limit:
+                    return None
+                results.append(known)
+        finally:
+            self._bound = {}
+            self._enumerating = False
+        return results, [b for found in bounds.values() for b in found]
+
+    def _loop_variable(self, name: cst.Name, mod: ModuleAnalysis) -> cst.For | None:
+        """The `for` loop whose plain target is the name's only binding."""
+        bindings = mod.scopes.bindings(name)
+        if len(bindings) != 1:
+            return None
+        loop = mod.parent(bindings[0].node)
+        return loop if isinstance(loop, cst.For) and loop.target is bindings[0].node else None
+
+    def _in_dead_arm(self, value: cst.BaseExpression, ctx: Context, depth: int) -> bool:
+        """The assignment giving ``value`` sits in an arm of an `if` that the values being enumerated rule out."""
+        mod = ctx.module
+        child: cst.CSTNode = value
+        for parent in mod.ancestors(value):
+            if isinstance(parent, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                return False
+            if isinstance(parent, cst.If) and child is not parent.test:
+                test = self.value(parent.test, Context(mod, mod.enclosing_function(parent),
+                                                       mod.enclosing_class(parent)), depth - 1)
+                if test is not None and not isinstance(test.value, EnumMember) and \
+                        bool(test.value) is not (child is parent.body):
+                    return True
+            child = parent
+        return False
+
     def _range(self, loop: cst.For, ctx: Context) -> list[Known] | None:
         """The known integer arguments of `range(...)` a loop iterates over."""
         it = loop.iter
@@ -123,6 +204,12 @@ class Constants:
                 return Known({"True": True, "False": False, "None": None}[expr.value], expr, mod)
             if self._iteration is not None and expr.value == self._iteration[0].target.value:
                 return Known(self._iteration[1], expr, mod)
+            if self._enumerating:
+                loop = self._loop_variable(expr, mod)
+                if loop is not None:
+                    if id(loop) not in self._bound:
+                        raise _Enumerate(loop, mod)
+                    return self._bound[id(loop)]
             return self._name(expr, ctx, depth)
         if isinstance(expr, cst.UnaryOperation):
             inner = self.value(expr.expression, ctx, depth)
@@ -194,6 +281,8 @@ class Constants:
                       isinstance(parent, cst.AnnAssign) and parent.value is not None and parent.target is node):
                 return None
         given = list(self.flow.assigned_values(name, ctx))
+        if self._enumerating and len(given) > 1:
+            given = [(v, c) for v, c in given if not self._in_dead_arm(v, c, depth)]
         agreed = _agreed([self.value(v, c, depth - 1) for v, c in given])
         return agreed.decided_at(f"the value given to `{name.value}`", given[0][0]) if agreed is not None else None
 
@@ -479,7 +568,8 @@ def _agreed(values: list[Known | None]) -> Known | None:
 def _derived(result: object, operands: list[Known]) -> Known:
     """A value computed from operands, decided where the first operand decided away from the expression was."""
     decisive = next((v for v in operands if v.elsewhere), operands[0])
-    return replace(decisive, value=result)
+    others = tuple({id(k.origin): k for v in operands for k in v.deciding() if k.origin is not decisive.origin}.values())
+    return replace(decisive, value=result, others=others)
 
 
 def _is_number(value: object) -> bool:

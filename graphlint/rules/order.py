@@ -219,12 +219,15 @@ def _never_opens(analysis, mod, gate: cst.If, runs_when: bool) -> tuple[str, tup
     """Why a step's gate is closed on every iteration, from values the file decides (`epoch >= cfg.warmup_epochs` over
     `range(cfg.epochs)` with warm-up 5 and 3 epochs), and where those values are decided; None when unsure."""
     found = analysis.constants.over_loop(gate.test, mod)
+    if found is None:  # the loop variables may come from callers (`train_one_epoch(model, epoch)` over the epochs)
+        found = analysis.constants.over_loops(gate.test, Context(mod, mod.enclosing_function(gate),
+                                                                 mod.enclosing_class(gate)))
     if found is None:
         return None
     values, bounds = found
     if not values or any(v.value is not (not runs_when) for v in values):
         return None
-    decided = {id(k.origin): k for k in (*values, *bounds) if k.elsewhere}
+    decided = {id(k.origin): k for v in (*values, *bounds) for k in v.deciding()}
     if not decided:
         return None  # a literal condition (`if False:`) is a deliberate switch
     loop = f" on any iteration of `range({', '.join(mod.code(b.origin) if not b.elsewhere else str(b.value) for b in bounds)})`" \

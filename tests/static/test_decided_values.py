@@ -280,6 +280,62 @@ for step in range(4):
 ''', ("aux_weight=0.05", "aux_weight=0.5"), "GL303"),
 ]
 
+CASES += [
+    # -- values of loop variables carried into helpers ---------------------------------------------------------
+    ("lr set by hand: per-epoch warm-up in a helper, one epoch", HEADER + NET + '''
+
+@dataclass
+class Schedule:
+    base_lr: float = 0.1
+    warmup: int = 3
+    epochs: int = 1  # DECIDED
+
+
+def set_lr(optimizer, epoch, sched):
+    if epoch < sched.warmup:
+        lr = sched.base_lr * epoch / sched.warmup
+    else:
+        lr = sched.base_lr
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+
+
+sched = Schedule()
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=sched.base_lr)
+for epoch in range(sched.epochs):
+    set_lr(optimizer, epoch, sched)
+''' + LOOP.replace("\n", "\n    "), ("epochs: int = 1", "epochs: int = 4"), "GL601"),
+    ("lr set by hand: floor-divided factor over the run's epochs, inline", HEADER + NET + '''
+EPOCHS = 3  # DECIDED
+RAMP = 5
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(EPOCHS):
+    optimizer.param_groups[0]["lr"] = 0.1 * min(1, epoch // RAMP)
+''' + LOOP.replace("\n", "\n    "), ("EPOCHS = 3", "EPOCHS = 9"), "GL601"),
+    ("step gate: an epoch handed to a helper never reaches the threshold", HEADER + NET + '''
+
+def train_epoch(model, optimizer, epoch, args):
+    for step in range(4):
+        x, y = torch.randn(4, 8), torch.randint(0, 2, (4,))
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        if epoch >= args.frozen_epochs:
+            optimizer.step()
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--frozen-epochs", type=int, default=5)  # DECIDED
+args = parser.parse_args()
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(args.epochs):
+    train_epoch(model, optimizer, epoch, args)
+''', ("default=5", "default=1"), "GL205"),
+]
+
 # Correct code around the same shapes, silent: the values are unknown, or the code guards them.
 SILENT = {
     "clip bound 0 under a guard on the bound": HEADER + NET + '''
@@ -339,6 +395,15 @@ model = Dyn(["encoder", "body"])
 for name, p in model.named_parameters():
     p.requires_grad = name.startswith(TRAINABLE)
 ''',
+    "lr set per epoch for an epoch count from a config file": HEADER + NET + '''
+import json
+settings = json.load(open("run.json"))
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(settings["epochs"]):
+    for g in optimizer.param_groups:
+        g["lr"] = 0.1 * epoch / 5
+''' + LOOP.replace("\n", "\n    "),
     "the side head's output also logged every step": HEADER + TWO_HEADS + '''
 AUX_WEIGHT = 0.0
 model = TwoHeads()
