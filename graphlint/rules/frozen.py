@@ -81,6 +81,18 @@ def _container(mod: ModuleAnalysis, holder: cst.BaseExpression) -> tuple[cst.For
     return None
 
 
+def _module_of(mod: ModuleAnalysis, holder: cst.BaseExpression) -> cst.BaseExpression:
+    """`model.encoder` for `p` of `for p in model.encoder.parameters()`; the holder itself otherwise."""
+    while isinstance(holder, cst.Name):
+        loop = _loop_over(mod, holder)
+        it = loop.iter if loop is not None else None
+        if not (isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and
+                it.func.attr.value in ("parameters", "children", "modules")):
+            break
+        holder = it.func.value
+    return holder
+
+
 # -- the last N blocks kept trainable, N decided 0 ------------------------------------------------------------------
 def _whole_slice(analysis, holder: cst.BaseExpression, ctx: Context) -> tuple[str, Known] | None:
     """`for blk in blocks[:len(blocks) - k]` freezing with k decided 0: the slice meant to spare the last k
@@ -135,7 +147,7 @@ def _decided_branch(analysis, site: cst.CSTNode, holder: cst.BaseExpression, ctx
     runs = child is parent.body
     if known is None or not known.elsewhere or isinstance(known.value, EnumMember) or bool(known.value) is not runs:
         return None
-    target = mod.code(holder)
+    target = mod.code(_module_of(mod, holder))
     negated = _negated_flag(mod, known)
     grouped = _own_optimizer_group(analysis, target)
     if not negated and not grouped:
@@ -172,7 +184,8 @@ def _own_optimizer_group(analysis, target: str) -> cst.CSTNode | None:
     for opt in analysis.flow.optimizers:
         if opt.module is not mod or opt.params is None:
             continue
-        for group in walk(opt.params, cst.Dict):
+        held = analysis.constants.held(opt.params, Context(mod, opt.function, mod.enclosing_class(opt.call)))
+        for group in walk(held if held is not None else opt.params, cst.Dict):
             entries = {e.key.evaluated_value: e.value for e in group.elements
                        if isinstance(e, cst.DictElement) and isinstance(e.key, cst.SimpleString)}
             params = entries.get("params")

@@ -179,7 +179,8 @@ class SilentlyGatedStep(Rule):
             mod = step.module if gate in step.module.parents else analysis.module  # a caller's `if`: the file's
             never = closed[id(step)]
             # another step of the same optimizer that may run (the other arm of `if mode == ...`) trains it
-            if never is not None and all(closed[id(other)] is not None for other in steps if other.detail == step.detail):
+            if never is not None and all(closed[id(other)] is not None for other in steps
+                                         if _stepped_optimizer(other) == _stepped_optimizer(step)):
                 condition = mod.code(gate.test) if runs_when else f"not ({mod.code(gate.test)})"
                 why, decided = never
                 yield Report(gate, f"`{step.module.code(step.node)}` runs only if `{condition}`, which never "
@@ -204,6 +205,13 @@ class SilentlyGatedStep(Rule):
             condition = mod.code(gate.test) if runs_when else f"not ({mod.code(gate.test)})"
             yield Report(gate, f"`{step.module.code(step.node)}` runs only if `{condition}`, {what}",
                          (Related(step.node, "the gated optimizer step", step.module),), module=mod)
+
+
+def _stepped_optimizer(step) -> str:
+    """The optimizer a step moves: `optimizer` for `optimizer.step()` and for `scaler.step(optimizer)`."""
+    if "scaler" in step.detail.lower() and step.node.args:
+        return step.module.code(step.node.args[0].value)
+    return step.detail
 
 
 def _closed_gate(analysis, step) -> tuple[str, tuple[Related, ...]] | None:

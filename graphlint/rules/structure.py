@@ -107,6 +107,7 @@ class LayerOnlyInDeadBranch(Rule):
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
         constants = StringConstants(analysis)
+        uses = ForwardUses(analysis.flow, analysis.constants)
         for cls_name in sorted(mod.module_classes):
             cls = mod.classes[cls_name]
             dead = []  # (the suite that never runs, its `if`, why, related places)
@@ -134,10 +135,11 @@ class LayerOnlyInDeadBranch(Rule):
                                  f"(line {mod.line(stmt)}), which never runs: {why}",
                                  (Related(stmt, "the branch that never runs"), *related))
                 else:
-                    yield from _output_used_only_in_dead_branches(analysis, cls, attr, creations[0])
+                    yield from _output_used_only_in_dead_branches(analysis, uses, cls, attr, creations[0])
 
 
-def _output_used_only_in_dead_branches(analysis, cls: ClassInfo, attr: str, creation) -> Iterator[Report]:
+def _output_used_only_in_dead_branches(analysis, uses: ForwardUses, cls: ClassInfo, attr: str,
+                                       creation) -> Iterator[Report]:
     """The layer's output is computed on every step, but every use of it (followed through forward's returned tuple,
     the caller's unpacking and a loss helper) sits in a branch the file's values never run."""
     mod = analysis.module
@@ -145,7 +147,6 @@ def _output_used_only_in_dead_branches(analysis, cls: ClassInfo, attr: str, crea
              if method != "__init__" and method in cls.methods]
     if not reads:
         return
-    uses = ForwardUses(analysis.flow, analysis.constants)
     found = [uses.dead_only(node, _context(mod, method, cls)) for node, method in reads]
     if not all(found):
         return

@@ -193,6 +193,22 @@ def build(opts):
 model, optimizer = build(Options())
 ''' + LOOP, ("tune_encoder: bool = False", "tune_encoder: bool = True"), "GL702"),
 
+    ("frozen: a loop over a module's parameters that has its own optimizer group", HEADER + NET + '''
+FINETUNE = {"encoder_lr": 1e-5, "train_encoder": 0}  # DECIDED
+
+
+def setup():
+    model = Net()
+    if FINETUNE["train_encoder"] == 0:
+        for p in model.encoder.parameters():
+            p.requires_grad = False
+    groups = [{"params": model.encoder.parameters(), "lr": FINETUNE["encoder_lr"]},
+              {"params": model.head.parameters()}, {"params": model.blocks.parameters()}]
+    return model, torch.optim.SGD(groups, lr=0.1)
+
+
+model, optimizer = setup()
+''' + LOOP, ('"train_encoder": 0', '"train_encoder": 1'), "GL702"),
     # -- a head whose loss term sits in a branch the values never run ------------------------------------------
     ("dead term: argparse weight default 0 in a criterion object", HEADER + TWO_HEADS + '''
 
@@ -404,6 +420,37 @@ for epoch in range(settings["epochs"]):
     for g in optimizer.param_groups:
         g["lr"] = 0.1 * epoch / 5
 ''' + LOOP.replace("\n", "\n    "),
+    "an AMP scaler step under a default-off flag, a plain step otherwise": HEADER + NET + '''
+parser = argparse.ArgumentParser()
+parser.add_argument("--amp", action="store_true")
+args = parser.parse_args()
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+scaler = None
+if args.amp:
+    scaler = torch.cuda.amp.GradScaler()
+for epoch in range(3):
+    x, y = torch.randn(4, 8), torch.randint(0, 2, (4,))
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+''',
+    "a module frozen in a loop over its parameters when an opt-in flag is off": HEADER + NET + '''
+parser = argparse.ArgumentParser()
+parser.add_argument("--finetune-encoder", action="store_true")
+args = parser.parse_args()
+model = Net()
+if not args.finetune_encoder:
+    for p in model.encoder.parameters():
+        p.requires_grad = False
+optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+''' + LOOP,
     "the side head's output also logged every step": HEADER + TWO_HEADS + '''
 AUX_WEIGHT = 0.0
 model = TwoHeads()
