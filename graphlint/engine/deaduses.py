@@ -24,9 +24,17 @@ _BUDGET = 300  # places visited per question: a value fanning out further is not
 
 
 @dataclass(frozen=True)
-class DeadBranch:
-    stmt: cst.If | cst.IfExp
-    known: Known  # the test's value, decided where `known.origin` is
+class DeadUse:
+    """Where a use of the value ends without effect: a branch that never runs, or a product with a factor of 0."""
+
+    place: cst.If | cst.IfExp | cst.BinaryOperation
+    known: Known  # the test's value or the factor, decided where `known.origin` is
+
+    def describe(self, mod: ModuleAnalysis) -> str:
+        if isinstance(self.place, cst.BinaryOperation):
+            return f"in `{mod.code(self.place)}` (line {mod.line(self.place)}), multiplied by {self.known.value}"
+        return f"under `if {mod.code(self.place.test)}` (line {mod.line(self.place)}), which is always " \
+               f"{bool(self.known.value)}"
 
 
 class _Unknown(Exception):
@@ -40,11 +48,11 @@ class ForwardUses:
         self.module = flow.main
         self._tests: dict[int, Known | None] = {}
 
-    def dead_only(self, expr: cst.BaseExpression, ctx: Context) -> tuple[DeadBranch, ...] | None:
-        """The dead branches that every use of ``expr``'s value ends in; None when some use may run (or is unknown)
-        or when the value is never used at all."""
+    def dead_only(self, expr: cst.BaseExpression, ctx: Context) -> tuple[DeadUse, ...] | None:
+        """The dead uses (branches that never run, factors of 0) that every use of ``expr``'s value ends in; None when
+        some use may count (or is unknown) or when the value is never used at all."""
         self._seen: set[tuple[int, int | str | None]] = set()
-        self._dead: dict[int, DeadBranch] = {}
+        self._dead: dict[int, DeadUse] = {}
         self._budget = _BUDGET
         try:
             self._follow(expr, ctx, None)
@@ -64,7 +72,7 @@ class ForwardUses:
         mod = ctx.module
         dead = self._dead_branch(node, mod)
         if dead is not None:
-            self._dead[id(dead.stmt)] = dead
+            self._dead[id(dead.place)] = dead
             return
         while True:
             parent = mod.parent(node)
@@ -96,6 +104,11 @@ class ForwardUses:
             if isinstance(parent, (cst.AugAssign, cst.AnnAssign)) and parent.value is node:
                 self._assigned(parent.target, ctx, None)
                 return
+            if isinstance(parent, cst.BinaryOperation) and isinstance(parent.operator, cst.Multiply):
+                factor = self._zero_factor(parent.right if parent.left is node else parent.left, ctx)
+                if factor is not None:  # `cfg.aux_weight * aux_loss` with the weight 0: its gradient is 0
+                    self._dead[id(parent)] = DeadUse(parent, factor)
+                    return
             if isinstance(parent, cst.Arg) and parent.value is node:
                 call = mod.parent(parent)
                 if self._passed(call, parent, ctx, slot):
@@ -167,7 +180,7 @@ class ForwardUses:
         return sites
 
     # -- dead branches ---------------------------------------------------------------------------------------------
-    def _dead_branch(self, node: cst.CSTNode, mod: ModuleAnalysis) -> DeadBranch | None:
+    def _dead_branch(self, node: cst.CSTNode, mod: ModuleAnalysis) -> DeadUse | None:
         """The innermost `if` (or `a if test else b`) around ``node`` (in its function) whose comparison the file's values decide against the
         arm ``node`` is in."""
         child = node
@@ -177,9 +190,18 @@ class ForwardUses:
             if isinstance(parent, (cst.If, cst.IfExp)) and child is not parent.test:
                 known = self._test(parent, mod)
                 if known is not None and bool(known.value) is not (child is parent.body):
-                    return DeadBranch(parent, known)
+                    return DeadUse(parent, known)
             child = parent
         return None
+
+    def _zero_factor(self, factor: cst.BaseExpression, ctx: Context) -> Known | None:
+        """A factor the file's values make 0, decided away from the product (a weight's default), not a switch."""
+        if id(factor) not in self._tests:
+            known = self.constants.value(factor, ctx)
+            self._tests[id(factor)] = known if known is not None and known.elsewhere and \
+                not isinstance(known.value, bool) and isinstance(known.value, (int, float)) and known.value == 0 and \
+                not _is_switch(known) else None
+        return self._tests[id(factor)]
 
     def _test(self, stmt: cst.If | cst.IfExp, mod: ModuleAnalysis) -> Known | None:
         """A comparison's value, decided away from it (a bare flag, `if cfg.use_aux:`, is a switch left to the
@@ -189,10 +211,23 @@ class ForwardUses:
             if any(True for _ in walk(stmt.test, cst.Comparison)):
                 known = self.constants.value(stmt.test, Context(mod, mod.enclosing_function(stmt),
                                                                 mod.enclosing_class(stmt)))
-                if known is not None and (not known.elsewhere or isinstance(known.value, EnumMember)):
+                if known is not None and (not known.elsewhere or isinstance(known.value, EnumMember) or
+                                          any(_is_switch(k) for k in known.deciding())):
                     known = None
             self._tests[id(stmt)] = known
         return self._tests[id(stmt)]
+
+
+def _is_switch(known: Known) -> bool:
+    """Decided by an on/off setting (a `store_true` option, a click flag, a `True`/`False` default): turning it is
+    the user's choice, so what it disables is not a fault."""
+    origin = known.origin
+    if isinstance(origin, cst.Name) and origin.value in ("True", "False"):
+        return True
+    return isinstance(origin, cst.Call) and any(
+        a.keyword is not None and (a.keyword.value == "action" and isinstance(a.value, cst.SimpleString) and
+                                   a.value.evaluated_value in ("store_true", "store_false") or
+                                   a.keyword.value == "is_flag") for a in origin.args)
 
 
 def _constant_index(sub: cst.Subscript) -> int | str | None:

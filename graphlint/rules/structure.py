@@ -152,13 +152,11 @@ def _output_used_only_in_dead_branches(analysis, uses: ForwardUses, cls: ClassIn
         return
     dead = found[0][0]
     known = dead.known
-    branch = dead.stmt
-    yield Report(creation, f"`self.{attr}`'s output is used only under `if {mod.code(branch.test)}` (line "
-                 f"{mod.line(branch)}), which is always {bool(known.value)} with the values this file gives "
-                 f"({known.how}, line {known.module.line(known.origin)}): its term never reaches the loss, so this "
-                 "layer never trains.",
-                 (Related(branch, "the branch that never runs"),
-                  Related(known.origin, f"the value that decides the test: {known.how}", known.module)))
+    yield Report(creation, f"`self.{attr}`'s output is used only {dead.describe(mod)} with the values this file "
+                 f"gives ({known.how}, line {known.module.line(known.origin)}): its term never gets a gradient, so "
+                 "this layer never trains.",
+                 (Related(dead.place, "the use that has no effect"),
+                  Related(known.origin, f"the value that decides it: {known.how}", known.module)))
 
 
 class StringConstants:

@@ -297,6 +297,32 @@ for step in range(4):
 ]
 
 CASES += [
+    ("dead term: a head's loss weighted by a default of 0, no branch", HEADER + TWO_HEADS + '''
+
+
+@dataclass
+class Weights:
+    main: float = 1.0
+    side: float = 0  # DECIDED
+
+
+def objective(model, x, y, w):
+    main_logits, side_logits = model(x)
+    return w.main * F.cross_entropy(main_logits, y) + w.side * F.cross_entropy(side_logits, y)
+
+
+w = Weights()
+model = TwoHeads()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(4):
+    x, y = torch.randn(4, 8), torch.randint(0, 2, (4,))
+    optimizer.zero_grad()
+    objective(model, x, y, w).backward()
+    optimizer.step()
+''', ("side: float = 0  #", "side: float = 0.2  #"), "GL303"),
+]
+
+CASES += [
     # -- values of loop variables carried into helpers ---------------------------------------------------------
     ("lr set by hand: per-epoch warm-up in a helper, one epoch", HEADER + NET + '''
 
@@ -451,6 +477,23 @@ if not args.finetune_encoder:
         p.requires_grad = False
 optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
 ''' + LOOP,
+    "an aux term behind an opt-in flag": HEADER + TWO_HEADS + '''
+parser = argparse.ArgumentParser()
+parser.add_argument("--use-side", action="store_true")
+parser.add_argument("--side-weight", type=float, default=0.3)
+args = parser.parse_args()
+model = TwoHeads()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(4):
+    x, y = torch.randn(4, 8), torch.randint(0, 2, (4,))
+    main, side = model(x)
+    loss = F.cross_entropy(main, y)
+    if args.use_side and args.side_weight > 0:
+        loss = loss + args.side_weight * F.cross_entropy(side, y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+''',
     "the side head's output also logged every step": HEADER + TWO_HEADS + '''
 AUX_WEIGHT = 0.0
 model = TwoHeads()
