@@ -30,7 +30,8 @@ class FrozenByDecidedValue(Rule):
         mod = analysis.module
         for site, holder, value in _freezes(mod):
             ctx = Context(mod, mod.enclosing_function(site), mod.enclosing_class(site))
-            found = _unmatched_prefixes(analysis, site, holder, value, ctx)
+            kept = value if not _is_false(analysis, value, ctx) else _kept_when(mod, site)
+            found = _unmatched_prefixes(analysis, site, holder, kept, ctx) if kept is not None else None
             if found is None and _is_false(analysis, value, ctx):
                 found = _whole_slice(analysis, holder, ctx) or _decided_branch(analysis, site, holder, ctx)
             if found is not None:
@@ -49,6 +50,22 @@ def _freezes(mod: ModuleAnalysis) -> Iterator[tuple[cst.CSTNode, cst.BaseExpress
         if isinstance(call.func, cst.Attribute) and call.func.attr.value == "requires_grad_":
             arg = call.args[0].value if call.args else cst.Name("True")
             yield call, call.func.value, arg
+
+
+def _kept_when(mod: ModuleAnalysis, site: cst.CSTNode) -> cst.BaseExpression | None:
+    """The condition that spares a parameter from a freeze: `M` of `if not M: p.requires_grad = False`, or of
+    `if M: ... else: p.requires_grad = False`."""
+    child = site
+    for parent in mod.ancestors(site):
+        if isinstance(parent, (cst.FunctionDef, cst.For)):
+            return None
+        if isinstance(parent, cst.If) and child is not parent.test:
+            if child is parent.body and isinstance(parent.test, cst.UnaryOperation) and \
+                    isinstance(parent.test.operator, cst.Not):
+                return parent.test.expression
+            return parent.test if child is not parent.body else None
+        child = parent
+    return None
 
 
 def _is_false(analysis, value: cst.BaseExpression, ctx: Context) -> bool:

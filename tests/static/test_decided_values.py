@@ -162,6 +162,14 @@ for n, p in model.named_parameters():
     p.requires_grad_(any(n.startswith(k) for k in args.train_prefixes))
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 ''' + LOOP, ('["backbone", "head"]', '["encoder", "blocks", "head"]'), "GL702"),
+    ("frozen: `if not any(name.startswith(...))` freezes the rest", HEADER + NET + '''
+cfg = SimpleNamespace(train_only=("head", "blocks", "enc.layer"))  # DECIDED
+model = Net()
+for name, p in model.named_parameters():
+    if not any(name.startswith(k) for k in cfg.train_only):
+        p.requires_grad = False
+optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+''' + LOOP, ('"enc.layer"', '"enc"'), "GL702"),
     ("frozen: negated store_true flag", HEADER + NET + '''
 parser = argparse.ArgumentParser()
 parser.add_argument("--no-encoder-training", dest="train_encoder", action="store_true")  # DECIDED
