@@ -84,6 +84,7 @@ class Constants:
         self._iteration: tuple[cst.For, object] | None = None  # a `for` loop's variable, bound to one of its values
         self._bound: dict[int, Known] = {}  # `over_loops`: loop id -> the value its variable holds in this evaluation
         self._enumerating = False
+        self._cache: dict[tuple[int, int, int, int], Known | None] = {}
 
     def over_loop(self, test: cst.BaseExpression, mod: ModuleAnalysis, limit: int = 10_000
                   ) -> tuple[list[Known], list[Known]] | None:
@@ -192,6 +193,16 @@ class Constants:
         return self.value(expr, Context(mod, mod.enclosing_function(expr), mod.enclosing_class(expr)))
 
     def value(self, expr: cst.BaseExpression, ctx: Context, depth: int = 6) -> Known | None:
+        """The value, computed once per expression, function and depth (values bound to loop variables are not
+        kept: they change from one evaluation to the next)."""
+        if self._enumerating or self._iteration is not None:
+            return self._value(expr, ctx, depth)
+        key = (id(expr), id(ctx.function), id(ctx.cls), depth)
+        if key not in self._cache:
+            self._cache[key] = self._value(expr, ctx, depth)
+        return self._cache[key]
+
+    def _value(self, expr: cst.BaseExpression, ctx: Context, depth: int) -> Known | None:
         if depth < 0:
             return None
         mod = ctx.module
@@ -632,15 +643,23 @@ def _is_dataclass(cls: ClassInfo) -> bool:
     return any("dataclass" in cls.module.code(d.decorator) for d in cls.node.decorators)
 
 
+_WRITTEN: dict[int, tuple[ModuleAnalysis, frozenset[str] | None]] = {}
+
+
 def _written_anywhere(mod: ModuleAnalysis, field: str) -> bool:
     """`x.<field> = ...`, `setattr(...)` or `vars(...)` anywhere in the file: the field's default is not its value."""
-    for target in [*mod.all(cst.AssignTarget), *mod.all(cst.AugAssign), *mod.all(cst.AnnAssign)]:
-        node = target.target
-        for el in walk(node, cst.Attribute):
-            if el.attr.value == field and not (isinstance(el.value, cst.Name) and el.value.value == "self"):
-                return True
-    return any(isinstance(c.func, cst.Name) and c.func.value in ("setattr", "vars") for c in mod.all(cst.Call)) or \
-        any(a.attr.value == "__dict__" for a in mod.all(cst.Attribute))
+    written = _WRITTEN.get(id(mod))
+    if written is None or written[0] is not mod:  # computed once per file (the id of a freed file may be reused)
+        if len(_WRITTEN) > 64:
+            _WRITTEN.clear()
+        dynamic = any(isinstance(c.func, cst.Name) and c.func.value in ("setattr", "vars") for c in mod.all(cst.Call)) \
+            or any(a.attr.value == "__dict__" for a in mod.all(cst.Attribute))
+        fields = None if dynamic else frozenset(
+            el.attr.value for target in [*mod.all(cst.AssignTarget), *mod.all(cst.AugAssign), *mod.all(cst.AnnAssign)]
+            for el in walk(target.target, cst.Attribute)
+            if not (isinstance(el.value, cst.Name) and el.value.value == "self"))
+        written = _WRITTEN[id(mod)] = (mod, fields)
+    return written[1] is None or field in written[1]
 
 
 def _dict_changed(mod: ModuleAnalysis, key: str) -> bool:

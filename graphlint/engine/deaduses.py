@@ -48,9 +48,26 @@ class ForwardUses:
         self.module = flow.main
         self._tests: dict[int, Known | None] = {}
 
+    @cached_property
+    def any_dead_place(self) -> bool:
+        """The file has a branch or a factor its values decide (most files have none: nothing to follow then)."""
+        mod = self.module
+        for node in [*mod.all(cst.If), *mod.all(cst.IfExp)]:
+            if self._test(node, mod) is not None:
+                return True
+        for op in mod.all(cst.BinaryOperation):
+            if isinstance(op.operator, cst.Multiply):
+                ctx = Context(mod, mod.enclosing_function(op), mod.enclosing_class(op))
+                if any(isinstance(side, (cst.Name, cst.Attribute, cst.Subscript, cst.Call)) and
+                       self._zero_factor(side, ctx) is not None for side in (op.left, op.right)):
+                    return True
+        return False
+
     def dead_only(self, expr: cst.BaseExpression, ctx: Context) -> tuple[DeadUse, ...] | None:
         """The dead uses (branches that never run, factors of 0) that every use of ``expr``'s value ends in; None when
         some use may count (or is unknown) or when the value is never used at all."""
+        if not self.any_dead_place:
+            return None
         self._seen: set[tuple[int, int | str | None]] = set()
         self._dead: dict[int, DeadUse] = {}
         self._budget = _BUDGET
