@@ -29,7 +29,17 @@ _ARITHMETIC = {cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: 
                cst.Divide: operator.truediv, cst.FloorDivide: operator.floordiv, cst.Modulo: operator.mod,
                cst.Power: operator.pow}
 # Calls that change a dict or an object in place, after which its literal keys or fields no longer tell its values.
+_LIST_MUTATORS = frozenset({"append", "extend", "insert", "remove", "pop", "clear"})
 _MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "merge", "set_defaults", "__setitem__"})
+
+
+class _Enumerate(Exception):
+    """Raised by `value` inside `over_loops` at a loop variable not yet bound: enumerate that loop's range."""
+
+    def __init__(self, loop: cst.For, module: ModuleAnalysis) -> None:
+        super().__init__()
+        self.loop = loop
+        self.module = module
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,12 @@ class Known:
     module: ModuleAnalysis
     elsewhere: bool = False  # decided away from the expression asked about (a default, a fallback, an assignment)
     how: str = "a literal"  # what the origin is, for a message: "the default of `--lr`"
+    others: tuple["Known", ...] = ()  # the other operands decided elsewhere that the value was computed from
+
+    def deciding(self) -> tuple["Known", ...]:
+        """This value and every operand decided elsewhere that it was computed from (`epoch >= args.frozen_epochs`
+        is decided by the range of `epoch` and by the default of `--frozen-epochs`)."""
+        return (self, *self.others) if self.elsewhere else self.others
 
     def decided_at(self, how: str, origin: cst.CSTNode | None = None) -> "Known":
         """The value as decided by ``how`` at ``origin``; a value already decided farther away keeps that place."""
@@ -66,6 +82,9 @@ class Constants:
     def __init__(self, flow: FlowGraph) -> None:
         self.flow = flow
         self._iteration: tuple[cst.For, object] | None = None  # a `for` loop's variable, bound to one of its values
+        self._bound: dict[int, Known] = {}  # `over_loops`: loop id -> the value its variable holds in this evaluation
+        self._enumerating = False
+        self._cache: dict[tuple[int, int, int, int], Known | None] = {}
 
     def over_loop(self, test: cst.BaseExpression, mod: ModuleAnalysis, limit: int = 10_000
                   ) -> tuple[list[Known], list[Known]] | None:
@@ -95,6 +114,70 @@ class Constants:
             results.append(known)
         return results, bounds
 
+    def over_loops(self, expr: cst.BaseExpression, ctx: Context, limit: int = 256
+                   ) -> tuple[list[Known], list[Known]] | None:
+        """The expression's value for every value of the `for <name> in range(...)` variables it reads, here or
+        through a helper's parameters at its call sites (`adjust_lr(optimizer, epoch, args)` inside
+        `for epoch in range(args.epochs)`), when the ranges are known and small; with the ranges' bounds. An `if`
+        whose test those values decide drops the assignments of its dead arm. None when anything is unknown."""
+        if self._enumerating:
+            return None
+        self._enumerating = True
+        results: list[Known] = []
+        bounds: dict[int, list[Known]] = {}
+        pending: list[dict[int, Known]] = [{}]
+        try:
+            while pending:
+                self._bound = pending.pop()
+                try:
+                    known = self.value(expr, ctx)
+                except _Enumerate as need:
+                    loop = need.loop
+                    mod = need.module
+                    try:
+                        found = self._range(loop, Context(mod, mod.enclosing_function(loop), mod.enclosing_class(loop)))
+                    except _Enumerate:
+                        return None  # a range whose bounds are another loop's variable
+                    values = range(*(b.value for b in found)) if found is not None else range(0)
+                    if not values or len(values) * (len(pending) + 1) > limit:
+                        return None
+                    bounds[id(loop)] = found
+                    origin = loop.iter
+                    how = f"`{mod.code(loop.target)}` on each iteration of `{mod.code(loop.iter)}`"
+                    pending.extend({**self._bound, id(loop): Known(v, origin, mod, True, how)} for v in values)
+                    continue
+                if known is None or len(results) >= limit:
+                    return None
+                results.append(known)
+        finally:
+            self._bound = {}
+            self._enumerating = False
+        return results, [b for found in bounds.values() for b in found]
+
+    def _loop_variable(self, name: cst.Name, mod: ModuleAnalysis) -> cst.For | None:
+        """The `for` loop whose plain target is the name's only binding."""
+        bindings = mod.scopes.bindings(name)
+        if len(bindings) != 1:
+            return None
+        loop = mod.parent(bindings[0].node)
+        return loop if isinstance(loop, cst.For) and loop.target is bindings[0].node else None
+
+    def _in_dead_arm(self, value: cst.BaseExpression, ctx: Context, depth: int) -> bool:
+        """The assignment giving ``value`` sits in an arm of an `if` that the values being enumerated rule out."""
+        mod = ctx.module
+        child: cst.CSTNode = value
+        for parent in mod.ancestors(value):
+            if isinstance(parent, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                return False
+            if isinstance(parent, cst.If) and child is not parent.test:
+                test = self.value(parent.test, Context(mod, mod.enclosing_function(parent),
+                                                       mod.enclosing_class(parent)), depth - 1)
+                if test is not None and not isinstance(test.value, EnumMember) and \
+                        bool(test.value) is not (child is parent.body):
+                    return True
+            child = parent
+        return False
+
     def _range(self, loop: cst.For, ctx: Context) -> list[Known] | None:
         """The known integer arguments of `range(...)` a loop iterates over."""
         it = loop.iter
@@ -110,6 +193,16 @@ class Constants:
         return self.value(expr, Context(mod, mod.enclosing_function(expr), mod.enclosing_class(expr)))
 
     def value(self, expr: cst.BaseExpression, ctx: Context, depth: int = 6) -> Known | None:
+        """The value, computed once per expression, function and depth (values bound to loop variables are not
+        kept: they change from one evaluation to the next)."""
+        if self._enumerating or self._iteration is not None:
+            return self._value(expr, ctx, depth)
+        key = (id(expr), id(ctx.function), id(ctx.cls), depth)
+        if key not in self._cache:
+            self._cache[key] = self._value(expr, ctx, depth)
+        return self._cache[key]
+
+    def _value(self, expr: cst.BaseExpression, ctx: Context, depth: int) -> Known | None:
         if depth < 0:
             return None
         mod = ctx.module
@@ -122,15 +215,21 @@ class Constants:
                 return Known({"True": True, "False": False, "None": None}[expr.value], expr, mod)
             if self._iteration is not None and expr.value == self._iteration[0].target.value:
                 return Known(self._iteration[1], expr, mod)
+            if self._enumerating:
+                loop = self._loop_variable(expr, mod)
+                if loop is not None:
+                    if id(loop) not in self._bound:
+                        raise _Enumerate(loop, mod)
+                    return self._bound[id(loop)]
             return self._name(expr, ctx, depth)
         if isinstance(expr, cst.UnaryOperation):
             inner = self.value(expr.expression, ctx, depth)
             if inner is None or isinstance(inner.value, EnumMember):
                 return None
-            if isinstance(expr.operator, cst.Not):
-                return Known(not inner.value, inner.origin, inner.module)
+            if isinstance(expr.operator, cst.Not):  # decided where the operand was
+                return replace(inner, value=not inner.value)
             if isinstance(expr.operator, cst.Minus) and _is_number(inner.value):
-                return Known(-inner.value, inner.origin, inner.module)
+                return replace(inner, value=-inner.value)
             return None
         if isinstance(expr, cst.BinaryOperation):
             return self._arithmetic(expr, ctx, depth)
@@ -154,7 +253,19 @@ class Constants:
             return self._dict_value(expr.value, key, ctx, depth) if key is not None else None
         if isinstance(expr, cst.Call):
             return self._call(expr, ctx, depth)
+        if isinstance(expr, (cst.Tuple, cst.List)):
+            return self._sequence(expr, ctx, depth)
         return None
+
+    def _sequence(self, expr: cst.Tuple | cst.List, ctx: Context, depth: int) -> Known | None:
+        """A tuple of known values (`("encoder", "head")`), or such a list in a file that changes no list in place."""
+        if isinstance(expr, cst.List) and any(isinstance(c.func, cst.Attribute) and c.func.attr.value in _LIST_MUTATORS
+                                              for c in ctx.module.all(cst.Call)):
+            return None
+        items = [self.value(e.value, ctx, depth) if isinstance(e, cst.Element) else None for e in expr.elements]
+        if not items or None in items:
+            return None
+        return _derived(tuple(i.value for i in items), items)
 
     # -- names ---------------------------------------------------------------------------------
     def _name(self, name: cst.Name, ctx: Context, depth: int) -> Known | None:
@@ -181,6 +292,8 @@ class Constants:
                       isinstance(parent, cst.AnnAssign) and parent.value is not None and parent.target is node):
                 return None
         given = list(self.flow.assigned_values(name, ctx))
+        if self._enumerating and len(given) > 1:
+            given = [(v, c) for v, c in given if not self._in_dead_arm(v, c, depth)]
         agreed = _agreed([self.value(v, c, depth - 1) for v, c in given])
         return agreed.decided_at(f"the value given to `{name.value}`", given[0][0]) if agreed is not None else None
 
@@ -228,6 +341,13 @@ class Constants:
             return None
         if isinstance(built.func, cst.Attribute) and built.func.attr.value == "parse_args":
             return self._argparse_default(built, field, mod)
+        if _qualified_tail(mod, built.func) == "types.SimpleNamespace":
+            given = _keyword(built, field)
+            where = Context(mod, mod.enclosing_function(built), mod.enclosing_class(built))
+            known = self.value(given, where, depth - 1) if given is not None and not any(a.star for a in built.args) \
+                else None
+            return known.decided_at(f"the value given to `{field}` in `SimpleNamespace(...)`", given) \
+                if known is not None else None
         cls = self._class(built.func, ctx)
         if cls is None or _is_enum(cls) or any(b.split(".")[-1] == "BaseSettings" for b in cls.bases) or field not in cls.field_defaults or built.args or \
                 field in cls.attr_values or any(m in cls.methods for m in ("__init__", "__post_init__", "__new__")) and \
@@ -408,9 +528,26 @@ class Constants:
                 expr, ctx = found[0]
             elif isinstance(expr, cst.Call) and self._returned(expr, ctx) is not None:
                 expr, ctx = self._returned(expr, ctx)
+            elif isinstance(expr, cst.Attribute) and self._one_instance_value(expr, ctx) is not None:
+                expr, ctx = self._one_instance_value(expr, ctx)
             else:
                 return expr
         return None
+
+    def _one_instance_value(self, expr: cst.Attribute, ctx: Context) -> tuple[cst.BaseExpression, Context] | None:
+        """`self.cfg` given one value in the class (`self.cfg = cfg` in `__init__`), and written nowhere else."""
+        cls = ctx.cls
+        field = expr.attr.value
+        if not (isinstance(expr.value, cst.Name) and expr.value.value == "self") or cls is None or \
+                field in cls.field_defaults or _written_anywhere(ctx.module, field) or \
+                any(b != "object" and not self.flow.knowledge.matches("modules.bases", {b}) for b in cls.bases):
+            return None
+        values = cls.attr_values.get(field, ())
+        if len(values) != 1 or any(isinstance(t.target, cst.Attribute) and t.target.attr.value == field
+                                   for method in cls.methods.values() for t in walk(method, cst.AugAssign)):
+            return None
+        value, method = values[0]
+        return value, Context(cls.module, method, cls)
 
     def _returned(self, call: cst.Call, ctx: Context) -> tuple[cst.BaseExpression, Context] | None:
         """`get_args()`: the one expression a plain function of the file returns, in the function's context."""
@@ -442,7 +579,8 @@ def _agreed(values: list[Known | None]) -> Known | None:
 def _derived(result: object, operands: list[Known]) -> Known:
     """A value computed from operands, decided where the first operand decided away from the expression was."""
     decisive = next((v for v in operands if v.elsewhere), operands[0])
-    return replace(decisive, value=result)
+    others = tuple({id(k.origin): k for v in operands for k in v.deciding() if k.origin is not decisive.origin}.values())
+    return replace(decisive, value=result, others=others)
 
 
 def _is_number(value: object) -> bool:
@@ -451,8 +589,8 @@ def _is_number(value: object) -> bool:
 
 def _compare(op: cst.BaseCompOp, left: object, right: object) -> bool | None:
     if isinstance(op, (cst.Is, cst.IsNot)):
-        if left is None or right is None:
-            same = left is None and right is None
+        if left is None or right is None or isinstance(left, bool) and isinstance(right, bool):  # singletons
+            same = left is right
             return same if isinstance(op, cst.Is) else not same
         return None
     if isinstance(left, EnumMember) or isinstance(right, EnumMember):
@@ -505,15 +643,23 @@ def _is_dataclass(cls: ClassInfo) -> bool:
     return any("dataclass" in cls.module.code(d.decorator) for d in cls.node.decorators)
 
 
+_WRITTEN: dict[int, tuple[ModuleAnalysis, frozenset[str] | None]] = {}
+
+
 def _written_anywhere(mod: ModuleAnalysis, field: str) -> bool:
     """`x.<field> = ...`, `setattr(...)` or `vars(...)` anywhere in the file: the field's default is not its value."""
-    for target in [*mod.all(cst.AssignTarget), *mod.all(cst.AugAssign), *mod.all(cst.AnnAssign)]:
-        node = target.target
-        for el in walk(node, cst.Attribute):
-            if el.attr.value == field and not (isinstance(el.value, cst.Name) and el.value.value == "self"):
-                return True
-    return any(isinstance(c.func, cst.Name) and c.func.value in ("setattr", "vars") for c in mod.all(cst.Call)) or \
-        any(a.attr.value == "__dict__" for a in mod.all(cst.Attribute))
+    written = _WRITTEN.get(id(mod))
+    if written is None or written[0] is not mod:  # computed once per file (the id of a freed file may be reused)
+        if len(_WRITTEN) > 64:
+            _WRITTEN.clear()
+        dynamic = any(isinstance(c.func, cst.Name) and c.func.value in ("setattr", "vars") for c in mod.all(cst.Call)) \
+            or any(a.attr.value == "__dict__" for a in mod.all(cst.Attribute))
+        fields = None if dynamic else frozenset(
+            el.attr.value for target in [*mod.all(cst.AssignTarget), *mod.all(cst.AugAssign), *mod.all(cst.AnnAssign)]
+            for el in walk(target.target, cst.Attribute)
+            if not (isinstance(el.value, cst.Name) and el.value.value == "self"))
+        written = _WRITTEN[id(mod)] = (mod, fields)
+    return written[1] is None or field in written[1]
 
 
 def _dict_changed(mod: ModuleAnalysis, key: str) -> bool:

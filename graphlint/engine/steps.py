@@ -16,6 +16,7 @@ import libcst as cst
 
 from graphlint.engine import cfg, names
 from graphlint.engine.cfg import ControlFlow, Point
+from graphlint.engine.constants import Constants, EnumMember, Known
 from graphlint.engine.flow import Context, FlowGraph
 from graphlint.engine.module import ModuleAnalysis
 from graphlint.engine.tree import walk
@@ -36,6 +37,7 @@ class Event:
     closure: cst.BaseExpression | None = None  # `opt.step(closure)`
     clears: bool = False  # after it, the gradients hold nothing from earlier backward() calls
     gates: tuple[tuple[cst.If, bool], ...] = ()  # the `if` arms it runs in, innermost last (callers' first)
+    decided: "Known | None" = None  # for a gradient edit: the value, decided elsewhere, that makes it wipe gradients
 
 
 class StepGraph:
@@ -236,6 +238,9 @@ class TrainingSteps:
             out.append(self._edit(call, grad, _assignment_effect(call), False, ctx))
         elif qualified & names.CLIP_FUNCTIONS and _bound_is_zero(call):
             out.append(Event(GRAD_EDIT, call, mod, "clips every gradient to zero (the bound is 0)"))
+        elif qualified & names.CLIP_FUNCTIONS and (decided := self._decided_zero_bound(call, ctx)) is not None:
+            out.append(Event(GRAD_EDIT, call, mod, f"clips every gradient to zero (the bound is 0: {decided.how}, line "
+                             f"{decided.module.line(decided.origin)})", decided=decided))
         else:
             target = self._callee(call, ctx)
             if target is None:
@@ -315,6 +320,37 @@ class TrainingSteps:
             return True
         return bool(call.args) and self.is_zero(call.args[0].value, ctx)
 
+    def _decided_zero_bound(self, call: cst.Call, ctx: Context) -> "Known | None":
+        """The clip bound (`max_norm` / `clip_value`) when the file's values decide it is 0 away from the call
+        (`clip_norm // accum_steps` with the defaults 1.0 and 4); None when the call sits under an `if` that the
+        values decide against it or that tests the bound's own inputs (`if args.clip > 0:` guards a default 0)."""
+        bound = next((a.value for i, a in enumerate(call.args)
+                      if (a.keyword.value in ("max_norm", "clip_value") if a.keyword else i == 1)), None)
+        if bound is None:
+            return None
+        mod = ctx.module
+        known = self.constants.at(bound, mod)
+        if known is None or not known.elsewhere or isinstance(known.value, bool) or \
+                not isinstance(known.value, (int, float)) or known.value != 0:
+            return None
+        inputs = _inputs_of(self.flow, bound, ctx)
+        child: cst.CSTNode = call
+        for parent in mod.ancestors(call):
+            if isinstance(parent, (cst.FunctionDef, cst.ClassDef)):
+                break
+            if isinstance(parent, (cst.If, cst.While)) and child is not parent.test:
+                test = self.constants.at(parent.test, mod)
+                runs = child is parent.body
+                if test is None and inputs & _tested_values(mod, parent.test) or \
+                        test is not None and bool(test.value) is not runs and not isinstance(test.value, EnumMember):
+                    return None
+            child = parent
+        return known
+
+    @cached_property
+    def constants(self) -> Constants:
+        return Constants(self.flow)
+
     def is_zero(self, expr: cst.BaseExpression, ctx: Context) -> bool:
         """A literal 0, `1 // k` (0 for any k > 1), or a name only ever assigned such a value."""
         return self.flow.always(expr, ctx, _is_zero_literal)
@@ -330,6 +366,32 @@ def _parameters_owner(params: cst.BaseExpression) -> cst.BaseExpression | None:
             params.func.attr.value in ("parameters", "named_parameters"):
         return params.func.value
     return None
+
+
+def _inputs_of(flow: FlowGraph, expr: cst.BaseExpression, ctx: Context, depth: int = 3) -> set[str]:
+    """The names and attributes a value is computed from, following the names it reads through their assignments."""
+    found = {ctx.module.code(n) for n in walk(expr, (cst.Name, cst.Attribute))}
+    if depth > 0:
+        for name in walk(expr, cst.Name):
+            for value, vctx in flow.assigned_values(name, ctx):
+                found |= _inputs_of(flow, value, vctx, depth - 1)
+    return found
+
+
+def _tested_values(mod: ModuleAnalysis, test: cst.BaseExpression) -> set[str]:
+    """The names and attributes a condition tests directly (`args.clip` in `args.clip > 0 and not x`), not those
+    inside arithmetic (`args.accum` in `(i + 1) % args.accum == 0`, a counter's period)."""
+    if isinstance(test, (cst.Name, cst.Attribute)):
+        return {mod.code(test)}
+    if isinstance(test, cst.UnaryOperation):
+        return _tested_values(mod, test.expression)
+    if isinstance(test, cst.BooleanOperation):
+        return _tested_values(mod, test.left) | _tested_values(mod, test.right)
+    if isinstance(test, cst.Comparison):
+        return _tested_values(mod, test.left).union(*(_tested_values(mod, c.comparator) for c in test.comparisons))
+    if isinstance(test, cst.Call) and len(test.args) == 1:  # `float(args.clip)`, `bool(max_norm)`
+        return _tested_values(mod, test.args[0].value)
+    return set()
 
 
 def _inside(mod: ModuleAnalysis, node: cst.CSTNode, loop: cst.CSTNode) -> bool:

@@ -15,7 +15,7 @@ def register(cls: type[Rule]) -> type[Rule]:
 
 
 def all_rules() -> list[type[Rule]]:
-    from graphlint.rules import cuts, dispatch, optimizer, order, retention, structure, terms  # noqa: F401  (importing registers them)
+    from graphlint.rules import cuts, dispatch, frozen, optimizer, order, retention, structure, terms  # noqa: F401  (importing registers them)
 
     return sorted(_RULES, key=lambda r: r.code)
 

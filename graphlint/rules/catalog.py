@@ -93,7 +93,10 @@ RULES: tuple[RuleInfo, ...] = (
              "warm-up factor `step // warmup` that stays 0."),
     RuleInfo("GL701", "pretrained-embedding-frozen-by-default", "frozen", E,
              "nn.Embedding.from_pretrained freezes by default, yet the embedding is given to the optimizer to train."),
-    RuleInfo("GL702", "train-mode-does-not-unfreeze", "frozen", E,
+    RuleInfo("GL702", "layers-frozen-by-decided-value", "frozen", E,
+             "Layers frozen on the run the file's values decide, against what the code asks for: a 'last N blocks' "
+             "slice that covers them all, trainable-name prefixes that name no module, a negated flag's default."),
+    RuleInfo("GL703", "train-mode-does-not-unfreeze", "frozen", E,
              "A module frozen with requires_grad_(False) is 'unfrozen' with .train(), which only switches dropout and "
              "batch norm: its parameters, held by the optimizer, never train."),
 )

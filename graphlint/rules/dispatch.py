@@ -223,7 +223,7 @@ def _defines(mod: ModuleAnalysis, name: cst.Name) -> bool:
 
 @register
 class TrainModeDoesNotUnfreeze(Rule):
-    code = "GL702"
+    code = "GL703"
 
     def check(self, analysis) -> Iterator[Report]:
         flow, losses = analysis.flow, analysis.losses

@@ -397,6 +397,8 @@ class LearningRateStaysZero(Rule):
         mod = analysis.module
         lr_set_by_hand = any(_is_lr_key(t.target) for t in mod.all(cst.AssignTarget))
         stepped = _stepped_optimizers(analysis)
+        if lr_set_by_hand:
+            yield from self._rates_set_by_hand(analysis)
         for call in mod.all(cst.Call):
             qualified = mod.qualified(call)
             if any(names.is_optimizer(q) for q in qualified) and not lr_set_by_hand and \
@@ -411,6 +413,41 @@ class LearningRateStaysZero(Rule):
                                  "step, which is 0 until the step reaches the divisor, so the learning rate stays 0 "
                                  "for the whole warm-up (often the whole run). Use true division: "
                                  "`min(1.0, (step + 1) / warmup)`.", (Related(call, "the scheduler"),))
+
+    @staticmethod
+    def _rates_set_by_hand(analysis) -> Iterator[Report]:
+        """`group["lr"] = lr` over `optimizer.param_groups`, where `lr` is 0 for every value of the loops that feed it
+        (a per-epoch warm-up `base * epoch / warmup` in a run of one epoch): every step leaves the parameters where
+        they are. Silent when the file sets the learning rate any other way too (another assignment, a scheduler)."""
+        mod = analysis.module
+        writes = [a for a in mod.all(cst.Assign) if any(_is_lr_key(t.target) for t in a.targets)]
+        if len(writes) != 1 or any(q.startswith("torch.optim.lr_scheduler.") or "scheduler" in q.lower()
+                                   for c in mod.all(cst.Call) for q in mod.qualified(c)):
+            return
+        write = writes[0]
+        target = next(t.target for t in write.targets if _is_lr_key(t.target))
+        if not _param_group_of_optimizer(mod, target.value):
+            return
+        ctx = Context(mod, mod.enclosing_function(write), mod.enclosing_class(write))
+        found = analysis.constants.over_loops(write.value, ctx)
+        if found is None:
+            return
+        values, bounds = found
+        if not values or any(isinstance(v.value, bool) or not isinstance(v.value, (int, float)) or v.value != 0
+                             for v in values):
+            return
+        decided = {id(k.origin): k for v in (*values, *bounds) for k in v.deciding()}
+        if not decided:
+            return  # `group["lr"] = 0` written as such: a deliberate freeze
+        loop_values = [k for k in values if k.elsewhere and isinstance(k.origin, cst.Call)]
+        loops = f" on every iteration of `{mod.code(loop_values[0].origin)}`" if loop_values else ""
+        places = "; ".join(f"{k.how}, line {k.module.line(k.origin)}" for k in decided.values()
+                           if not isinstance(k.origin, cst.Call) or k not in loop_values)
+        yield Report(write, f"`{mod.code(write)}` sets the learning rate to 0{loops} with the values this file gives "
+                     f"({places or 'see the related lines'}), so every step leaves the parameters unchanged: a "
+                     "warm-up that is 0 at its first epoch in a run that never gets past it, or a factor that rounds "
+                     "down to 0. Start the warm-up above 0 (`(epoch + 1) / warmup`).",
+                     tuple(Related(k.origin, f"decides the value: {k.how}", k.module) for k in decided.values()))
 
     @staticmethod
     def _zero_learning_rates(analysis, call: cst.Call) -> Iterator[Report]:
@@ -527,6 +564,19 @@ def _stepped_optimizers(analysis) -> set:
         if "configure_optimizers" in cls.methods:
             stepped |= flow.points_to(("ret", function_key(mod, cls.methods["configure_optimizers"])))
     return stepped
+
+
+def _param_group_of_optimizer(mod, holder: cst.BaseExpression) -> bool:
+    """`group` of `for group in optimizer.param_groups`, or `optimizer.param_groups[0]`."""
+    if isinstance(holder, cst.Subscript):
+        holder = holder.value
+    elif isinstance(holder, cst.Name):
+        bindings = mod.scopes.bindings(holder)
+        loop = mod.parent(bindings[0].node) if len(bindings) == 1 else None
+        if not (isinstance(loop, cst.For) and loop.target is bindings[0].node):
+            return False
+        holder = loop.iter
+    return isinstance(holder, cst.Attribute) and holder.attr.value == "param_groups"
 
 
 def _is_lr_key(target: cst.BaseExpression) -> bool:

@@ -85,7 +85,14 @@ class GradientsWipedBeforeStep(Rule):
                                  f"`{step.module.code(step.node)}` (line {step.module.line(step.node)}): it "
                                  f"{event.detail}, so the step can move nothing. Fix the cause (NaNs at their "
                                  "source, the scale factor), or skip and log the step instead.",
-                                 (Related(step.node, "the optimizer step", step.module),), module=mod)
+                                 (Related(step.node, "the optimizer step", step.module), *_decided_by(event)),
+                                 module=mod)
+
+
+def _decided_by(event) -> tuple[Related, ...]:
+    """Where the value that makes a gradient edit wipe the gradients was decided (a default, a floor division)."""
+    known = event.decided
+    return (Related(known.origin, f"the value is decided here: {known.how}", known.module),) if known else ()
 
 
 @register
@@ -204,7 +211,8 @@ class SilentlyGatedStep(Rule):
             mod = step.module if gate in step.module.parents else analysis.module  # a caller's `if`: the file's
             never = closed[id(step)]
             # another step of the same optimizer that may run (the other arm of `if mode == ...`) trains it
-            if never is not None and all(closed[id(other)] is not None for other in steps if other.detail == step.detail):
+            if never is not None and all(closed[id(other)] is not None for other in steps
+                                         if _stepped_optimizer(other) == _stepped_optimizer(step)):
                 condition = mod.code(gate.test) if runs_when else f"not ({mod.code(gate.test)})"
                 why, decided = never
                 yield Report(gate, f"`{step.module.code(step.node)}` runs only if `{condition}`, which never "
@@ -231,6 +239,13 @@ class SilentlyGatedStep(Rule):
                          (Related(step.node, "the gated optimizer step", step.module),), module=mod)
 
 
+def _stepped_optimizer(step) -> str:
+    """The optimizer a step moves: `optimizer` for `optimizer.step()` and for `scaler.step(optimizer)`."""
+    if "scaler" in step.detail.lower() and step.node.args:
+        return step.module.code(step.node.args[0].value)
+    return step.detail
+
+
 def _closed_gate(analysis, step) -> tuple[str, tuple[Related, ...]] | None:
     """Why the innermost `if` around a step never lets it run (see `_never_opens`); None when it may."""
     if not step.gates:
@@ -244,12 +259,15 @@ def _never_opens(analysis, mod, gate: cst.If, runs_when: bool) -> tuple[str, tup
     """Why a step's gate is closed on every iteration, from values the file decides (`epoch >= cfg.warmup_epochs` over
     `range(cfg.epochs)` with warm-up 5 and 3 epochs), and where those values are decided; None when unsure."""
     found = analysis.constants.over_loop(gate.test, mod)
+    if found is None:  # the loop variables may come from callers (`train_one_epoch(model, epoch)` over the epochs)
+        found = analysis.constants.over_loops(gate.test, Context(mod, mod.enclosing_function(gate),
+                                                                 mod.enclosing_class(gate)))
     if found is None:
         return None
     values, bounds = found
     if not values or any(v.value is not (not runs_when) for v in values):
         return None
-    decided = {id(k.origin): k for k in (*values, *bounds) if k.elsewhere}
+    decided = {id(k.origin): k for v in (*values, *bounds) for k in v.deciding()}
     if not decided:
         return None  # a literal condition (`if False:`) is a deliberate switch
     loop = f" on any iteration of `range({', '.join(mod.code(b.origin) if not b.elsewhere else str(b.value) for b in bounds)})`" \

@@ -6,6 +6,7 @@ from typing import Iterator
 import libcst as cst
 
 from graphlint.engine import names
+from graphlint.engine.deaduses import ForwardUses
 from graphlint.engine.module import ClassInfo, ModuleAnalysis
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
@@ -106,6 +107,7 @@ class LayerOnlyInDeadBranch(Rule):
     def check(self, analysis) -> Iterator[Report]:
         mod = analysis.module
         constants = StringConstants(analysis)
+        uses = ForwardUses(analysis.flow, analysis.constants)
         for cls_name in sorted(mod.module_classes):
             cls = mod.classes[cls_name]
             dead = []  # (the suite that never runs, its `if`, why, related places)
@@ -132,6 +134,29 @@ class LayerOnlyInDeadBranch(Rule):
                     yield Report(creations[0], f"`self.{attr}` is used only {where} `if {mod.code(stmt.test)}` "
                                  f"(line {mod.line(stmt)}), which never runs: {why}",
                                  (Related(stmt, "the branch that never runs"), *related))
+                else:
+                    yield from _output_used_only_in_dead_branches(analysis, uses, cls, attr, creations[0])
+
+
+def _output_used_only_in_dead_branches(analysis, uses: ForwardUses, cls: ClassInfo, attr: str,
+                                       creation) -> Iterator[Report]:
+    """The layer's output is computed on every step, but every use of it (followed through forward's returned tuple,
+    the caller's unpacking and a loss helper) sits in a branch the file's values never run."""
+    mod = analysis.module
+    reads = [(node, cls.methods[method]) for node, method in self_reads(cls, attr)
+             if method != "__init__" and method in cls.methods]
+    if not reads:
+        return
+    found = [uses.dead_only(node, _context(mod, method, cls)) for node, method in reads]
+    if not all(found):
+        return
+    dead = found[0][0]
+    known = dead.known
+    yield Report(creation, f"`self.{attr}`'s output is used only {dead.describe(mod)} with the values this file "
+                 f"gives ({known.how}, line {known.module.line(known.origin)}): its term never gets a gradient, so "
+                 "this layer never trains.",
+                 (Related(dead.place, "the use that has no effect"),
+                  Related(known.origin, f"the value that decides it: {known.how}", known.module)))
 
 
 class StringConstants:

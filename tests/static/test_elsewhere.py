@@ -380,7 +380,7 @@ def test_gradient_hooks_with_a_real_or_unknown_bound_are_silent(tmp_path, config
     assert "GL202" not in rules(findings(tmp_path))
 
 
-# -- what a helper does to a module, applied where it is called: train() never unfreezes (GL702) ---------------------
+# -- what a helper does to a module, applied where it is called: train() never unfreezes (GL703) ---------------------
 
 LOADER = '''
 import torch.nn as nn
@@ -443,7 +443,7 @@ def main():
 def test_train_mode_in_a_method_does_not_unfreeze_what_a_loader_in_another_module_froze(tmp_path):
     write(tmp_path, {"loader.py": LOADER, "train.py": FINETUNE.format(
         unfreeze="self.model.encoder.train(True)", params="model.parameters()")})
-    assert ("GL702", "train.py", 24) in findings(tmp_path)
+    assert ("GL703", "train.py", 24) in findings(tmp_path)
 
 
 @pytest.mark.parametrize("unfreeze, params", [
@@ -453,7 +453,7 @@ def test_train_mode_in_a_method_does_not_unfreeze_what_a_loader_in_another_modul
 ])
 def test_real_unfreeze_or_deliberate_freeze_is_silent(tmp_path, unfreeze, params):
     write(tmp_path, {"loader.py": LOADER, "train.py": FINETUNE.format(unfreeze=unfreeze, params=params)})
-    assert "GL702" not in rules(findings(tmp_path))
+    assert "GL703" not in rules(findings(tmp_path))
 
 
 # -- a base class's no-grad method reused for training, per instance (GL104) ----------------------------------------
