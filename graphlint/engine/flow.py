@@ -677,7 +677,7 @@ class FlowGraph:
         fn_ctx = Context(mod, fn, cls)
         params = {p.name.value: self.var_node(p.name, fn_ctx) + ("param",) for p in _parameters(fn)}
         positional = [p.name.value for p in fn.params.posonly_params] + [p.name.value for p in fn.params.params]
-        if bound is not None and positional:
+        if bound is not None and positional and not _is_static(fn):
             self._flow(bound, params[positional[0]], ctx)
             positional = positional[1:]
         for i, arg in enumerate(call.args):
@@ -842,7 +842,7 @@ class FlowGraph:
                     continue
                 positional = [p.name.value for p in (*owner.params.posonly_params, *owner.params.params)]
                 index = positional.index(name.value) if name.value in positional else -1
-                if index >= 0 and mod.enclosing_class(owner) is not None and \
+                if index >= 0 and mod.enclosing_class(owner) is not None and not _is_static(owner) and \
                         isinstance(mod.parent(mod.parent(owner)), cst.ClassDef):
                     index -= 1  # called as obj.method(...): `self` is not among the arguments
                 for call, cctx in self.call_sites(mod, owner):
@@ -961,6 +961,11 @@ def _argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | 
             return arg.value
     positional = [a for a in call.args if a.keyword is None and not a.star]
     return positional[index].value if 0 <= index < len(positional) else None
+
+
+def _is_static(fn: cst.FunctionDef) -> bool:
+    """A `@staticmethod`: called as `self.f(a, b)`, its first parameter is `a`, not the receiver."""
+    return any(isinstance(d.decorator, cst.Name) and d.decorator.value == "staticmethod" for d in fn.decorators)
 
 
 def _is_false(expr: cst.BaseExpression) -> bool:

@@ -220,10 +220,30 @@ class LossFlow:
         result = []
         for term in dropped:
             owners = tuple(o for o in self.owners if self.cuts_to_loss.get(o) != 0 and self.expected_to_train(o)
-                           and term in self.clean_descendants(o))
+                           and o in self.parts_of_trained_models and term in self.clean_descendants(o))
             if owners:
                 total = self._total_holding(self.clean_descendants(term))
                 result.append(DroppedTerm(term, owners, *(total or (None, None))))
+        return result
+
+    @cached_property
+    def parts_of_trained_models(self) -> set[Node]:
+        """Layers of a model (or of one optimizer's parameters) some *other* layer of which reaches a training
+        backward() cleanly: that model is being trained, so a head of it left out of the loss is a fault. A model none of whose layers is
+        back-propagated (evaluated, or trained by a step the file cannot see) says nothing about its terms."""
+        trained = self.reaches_loss_cleanly
+        models = {n for n, d in self.graph.nodes(data=True) if d.get("kind") in ("instance", "owner")} | \
+            {n for n in self.graph.nodes if n[0] == "class"}
+        groups = [self.flow.members(model) - {model} for model in models]
+        groups += [held for held in map(self.coverage_of, self.flow.optimizers) if held]  # trained together
+        result: set[Node] = set()
+        for layers in groups:
+            if len(layers) < 2 or not layers & trained:
+                continue
+            for layer in layers - trained:
+                inner = self.flow.members(layer)
+                if (layers - inner) & trained:
+                    result.add(layer)
         return result
 
     @cached_property
