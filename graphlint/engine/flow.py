@@ -160,6 +160,8 @@ class FlowGraph:
         self._recorded: set[tuple] = set()
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
         self._resolving: set[int] = set()  # calls whose callee is being looked up (a guard against cycles)
+        self._arguments: dict[Node, list[tuple[Value, Context]]] = {}  # parameter node -> arguments passed for it
+        self._parameter_elements: dict[Node, dict[int, bool]] = {}  # parameter -> indices read (unpacked or not)
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> "FlowGraph":
@@ -317,6 +319,9 @@ class FlowGraph:
                 field = node + (f"[{name!r}]",)
                 self.graph.add_node(field, label=f"{target.value}[{name!r}]")
                 self._flow(field_value, field, ctx)
+            for i, element in enumerate(value.elements or ()):  # `out = a, b`: `out[1]` is b alone
+                self.graph.add_node(node + (i,), label=f"{target.value}[{i}]")
+                self._flow(element, node + (i,), ctx)
         elif isinstance(target, cst.Attribute):
             if not self.knowledge.matches("attributes.metadata", (), target.attr.value):  # `p.grad = g` does not make g part of p's value
                 for node in self.attribute_nodes(target, ctx, for_write=True):
@@ -327,13 +332,63 @@ class FlowGraph:
                     self._record("frozen", stmt, lambda: self.frozen.append(frozen))
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = value.elements if value.elements is not None and len(value.elements) == len(target.elements) else None
+            starred = any(isinstance(el, cst.StarredElement) for el in target.elements)
             for i, el in enumerate(target.elements):
-                self._assign(el.value, elements[i] if elements else self._part(value, stmt, i, ctx), ctx, stmt)
+                part = elements[i] if elements else self._part(value, stmt, i, ctx) if starred else \
+                    self._element(value, i, stmt, ctx)
+                self._assign(el.value, part, ctx, stmt)
         elif isinstance(target, cst.Subscript):
             for node in self.eval(target.value, ctx).nodes:
                 self._flow(value, node, ctx)
+                index = 0
+                while node + (index,) in self.graph:  # `parts[0] = x`: any element may now be x
+                    self._flow(value, node + (index,), ctx)
+                    index += 1
         elif isinstance(target, cst.StarredElement):
             self._assign(target.value, value, ctx, stmt)
+
+    def _element(self, value: Value, index: int, site: cst.CSTNode, ctx: Context, unpacked: bool = True) -> Value:
+        """Element ``index`` of a value whose tuple shape a node records: a name given a tuple, a function's
+        returned tuple, a parameter whose callers pass tuples (`cls_logits, box_pred = outputs`). What has no
+        known shape gives an unknown part of itself when ``unpacked``, else itself (`layers[0]`)."""
+        known, unknown = set(), Value(derive=value.derive)
+        for node in value.alias:
+            if node + (index,) not in self.graph and self._is_parameter(node):
+                self._parameter_element(node, index, unpacked)
+            if node + (index,) in self.graph:
+                known.add(node + (index,))
+            else:
+                unknown = unknown | Value(alias=frozenset({node}))
+        if not unknown.nodes:
+            return Value(alias=frozenset(known))
+        return Value(alias=frozenset(known)) | (self._part(unknown, site, index, ctx) if unpacked else unknown)
+
+    @staticmethod
+    def _is_parameter(node: Node) -> bool:
+        return node[0] == "var" and len(node) == 4 and node[3] == "param"
+
+    def _parameter_element(self, param: Node, index: int, unpacked: bool) -> None:
+        """A node for one element of a parameter: each caller's argument's element in that place; of an
+        argument whose shape is not known, an unknown part when ``unpacked``, else the argument itself."""
+        self.graph.add_node(param + (index,), label=f"{self.graph.nodes[param].get('label', '?')}[{index}]")
+        self._parameter_elements.setdefault(param, {})[index] = unpacked
+        for arg, ctx in self._arguments.get(param, ()):
+            self._pass_element(arg, param, index, ctx)
+
+    def _pass_element(self, arg: Value, param: Node, index: int, ctx: Context) -> None:
+        if arg.elements is not None and index < len(arg.elements):
+            self._flow(arg.elements[index], param + (index,), ctx)
+        elif self._parameter_elements[param][index]:
+            self._flow(arg.derived(), param + (index,), ctx, held=True)
+        else:
+            self._flow(arg, param + (index,), ctx)
+
+    def _pass_argument(self, arg: Value, param: Node, ctx: Context) -> None:
+        """Flow an argument into a parameter, element by element into the parameter's element nodes."""
+        self._flow(arg, param, ctx)
+        self._arguments.setdefault(param, []).append((arg, ctx))
+        for index in self._parameter_elements.get(param, ()):
+            self._pass_element(arg, param, index, ctx)
 
     def _part(self, value: Value, stmt: cst.CSTNode, index: int, ctx: Context) -> Value:
         """One element of a value whose shape is unknown (`loss, n = model.forward_loss(batch)`): it holds
@@ -484,6 +539,8 @@ class FlowGraph:
         if isinstance(key, cst.SimpleString):  # out["logits"]: only that entry, when we know the dict's entries
             field = f"[{key.evaluated_value!r}]"
             base = frozenset(n + (field,) if n + (field,) in self.graph else n for n in base)
+        elif isinstance(key, cst.Integer) and base:  # out[0]: that element, when we know the tuple's elements
+            return self._element(Value(alias=base), int(key.value, 0), expr, ctx, unpacked=False)
         return Value(alias=base)
 
     def _eval_Comparison(self, expr: cst.Comparison, ctx) -> Value:
@@ -690,7 +747,7 @@ class FlowGraph:
             else:
                 continue
             if name in params:
-                self._flow(args[i], params[name], ctx)
+                self._pass_argument(args[i], params[name], ctx)
         if not result:
             return EMPTY
         result = self._call_node(call, ctx, EMPTY)

@@ -34,6 +34,17 @@ class DroppedTerm:
 
 
 @dataclass(frozen=True)
+class OverwrittenLoss:
+    """`for name, logits in outputs.items(): loss = criterion(logits, ...)` then `loss.backward()` after the loop:
+    each iteration replaces the loss, so only the last item's layers get a gradient."""
+
+    assignment: cst.Assign  # `loss = ...` in the loop body
+    loop: cst.For
+    sink: Sink  # the backward() after the loop
+    owners: tuple[Node, ...]  # the layers the loop's items come from (the earlier items' heads among them)
+
+
+@dataclass(frozen=True)
 class CutPath:
     cut: Cut
     owners: tuple[str, ...]  # labels of the parameter owners it disconnects
@@ -268,11 +279,76 @@ class LossFlow:
                 shared = [n for n in reached & self.clean_descendants(loss) if self._is_definition(n)]
                 if shared:
                     return min(shared, key=lambda n: self.flow.label(n)), sink
+        for sink in self.flow.sinks:  # the total was made where the terms were (a helper returns both)
+            loss = sink.module.code(sink.loss) if sink.loss is not None else None
+            for term in self._terms_reaching(sink.node):  # (not an earlier value of the name back-propagated)
+                shared = [n for n in reached & self.clean_descendants(term)
+                          if self._is_definition(n) and self.flow.label(n) != loss]
+                if shared:
+                    return min(shared, key=lambda n: self.flow.label(n)), sink
         return None
+
+    def _terms_reaching(self, sink: Node) -> list[Node]:
+        """Loss terms that reach a backward() without a cut."""
+        seen, queue = {sink}, deque([sink])
+        while queue:
+            node = queue.popleft()
+            for pred in self.graph.predecessors(node):
+                if pred not in seen and self.graph.edges[pred, node]["cut"] is None:
+                    seen.add(pred)
+                    queue.append(pred)
+        return [n for n in self.loss_terms if n in seen]
 
     def _is_definition(self, node: Node) -> bool:
         """One assignment of a name (not the name's summary over all its assignments, nor a parameter)."""
         return node[0] == "var" and self.graph.nodes[node].get("defined_at") is not None
+
+    # -- a loss replaced on each iteration of a loop over heads ------------------------------------
+    @cached_property
+    def overwritten_losses(self) -> list[OverwrittenLoss]:
+        result = []
+        for sink in self.flow.sinks:
+            if not isinstance(sink.loss, cst.Name) or sink.node not in self.training_sink_nodes:
+                continue
+            found = self._loop_overwriting(sink)
+            if found is not None:
+                result.append(found)
+        return result
+
+    def _loop_overwriting(self, sink: Sink) -> OverwrittenLoss | None:
+        """The loop just before the backward() (in the same block, the name not assigned in between) that
+        assigns the loss anew on every iteration from the loop's item, items that layers compute."""
+        mod, name = sink.module, sink.loss.value
+        stmt = next((a for a in mod.ancestors(sink.site) if isinstance(a, cst.SimpleStatementLine)), None)
+        block = mod.parent(stmt) if stmt is not None else None
+        if not isinstance(block, (cst.IndentedBlock, cst.Module)):
+            return None
+        before = list(block.body)[:list(block.body).index(stmt)]
+        for previous in reversed(before):
+            if isinstance(previous, cst.For):
+                return self._overwrites(previous, name, sink)
+            if name in _assigned_names(previous):
+                return None
+        return None
+
+    def _overwrites(self, loop: cst.For, name: str, sink: Sink) -> OverwrittenLoss | None:
+        mod = sink.module
+        body = loop.body.body if isinstance(loop.body, cst.IndentedBlock) else ()
+        if loop.orelse is not None or any(True for _ in walk(loop.body, cst.Break)) or \
+                any(n.value == name for n in walk(loop.body, cst.Name) if not mod.is_written(n)):
+            return None  # left early, or the loss is read (accumulated, back-propagated) in the loop
+        assignments = [small for line in body if isinstance(line, cst.SimpleStatementLine) for small in line.body
+                       if isinstance(small, cst.Assign) and len(small.targets) == 1 and
+                       isinstance(small.targets[0].target, cst.Name) and small.targets[0].target.value == name]
+        if len(assignments) != 1 or sum(name in _assigned_names(s) for s in body) != 1:
+            return None  # assigned under a condition, or more than once
+        assignment = assignments[0]
+        items = {n for n in self.graph.nodes if n[0] == "var" and len(n) == 4 and n[3] == id(loop)}
+        loss = {n for n in self.graph.nodes if n[0] == "var" and len(n) == 4 and n[2] == name and n[3] == id(assignment)}
+        if not items or not loss or not any(loss & self.clean_descendants(i) for i in items):
+            return None  # the loss is not computed from the loop's item
+        owners = tuple(o for o in self.owners if self.expected_to_train(o) and items & self.clean_descendants(o))
+        return OverwrittenLoss(assignment, loop, sink, owners) if owners else None
 
     # -- cuts --------------------------------------------------------------------------------------
     @cached_property
@@ -342,3 +418,12 @@ class LossFlow:
                     parents[succ] = node
                     queue.append(succ)
         return (), self.flow.sinks[0]
+
+
+def _assigned_names(stmt: cst.CSTNode) -> set[str]:
+    """Names a statement assigns anywhere inside it (plain, augmented, annotated, loop and `with` targets)."""
+    found = set()
+    for node in walk(stmt, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.AsName)):
+        target = node.name if isinstance(node, cst.AsName) else node.target
+        found |= {n.value for n in walk(target, cst.Name)}
+    return found

@@ -74,6 +74,9 @@ RULES: tuple[RuleInfo, ...] = (
     RuleInfo("GL304", "loss-term-never-backpropagated", "unused-param", W,
              "A loss term is computed (and perhaps logged) but left out of the loss that backward() is called on.",
              preview=True),
+    RuleInfo("GL305", "loss-overwritten-in-loop", "unused-param", W,
+             "A loop over heads' outputs assigns the loss anew on each iteration and backward() after the loop sees "
+             "only the last one, so the other heads never train."),
     RuleInfo("GL401", "graph-kept-across-iterations", "graph-retention", W,
              "A loss or model output is accumulated across iterations without .item()/.detach(), keeping every graph alive."),
     RuleInfo("GL501", "layers-outside-optimizer", "optimizer-coverage", E,

@@ -71,3 +71,19 @@ class LossTermNeverBackpropagated(Rule):
                              "computed but never added to the loss that backward() is called on, so it never gets a "
                              "gradient. Add the term to the total.", _related(analysis, dropped, flow.sinks[0]),
                              module=module)
+
+
+@register
+class LossOverwrittenInLoop(Rule):
+    code = "GL305"
+
+    def check(self, analysis) -> Iterator[Report]:
+        for found in analysis.losses.overwritten_losses:
+            mod, sink = found.sink.module, found.sink
+            name = found.assignment.targets[0].target.value
+            yield Report(found.assignment, f"`{name}` is assigned anew on every iteration of the loop over "
+                         f"`{mod.code(found.loop.iter)}`, whose items layers compute, and backward() after the loop "
+                         f"sees only the last iteration's value: layers that only the earlier items come from get no "
+                         f"gradient. Accumulate it (`{name} = {name} + ...`, starting from 0).",
+                         (Related(found.loop, "the loop whose iterations replace the loss", mod),
+                          Related(sink.site, "the backward() after the loop", mod)), module=mod)
