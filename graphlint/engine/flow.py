@@ -84,6 +84,20 @@ def union(values: Iterable[Value]) -> Value:
     return out
 
 
+@dataclass(frozen=True)
+class KeySelection:
+    """`sum(losses[k] * w for k, w in weights.items())`: only the keys of the dict literal `weights` holds are read of
+    `losses`; an entry under another key is left out here."""
+
+    site: cst.CSTNode  # the comprehension
+    keys: frozenset[str]
+    origin: cst.Dict  # the dict literal that decides the keys
+    origin_module: ModuleAnalysis
+    module: ModuleAnalysis
+    dicts: frozenset = frozenset()  # the nodes of the dicts read by those keys
+    name: str = ""  # the key variable
+
+
 @dataclass
 class Sink:
     node: Node
@@ -161,7 +175,11 @@ class FlowGraph:
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
         self._resolving: set[int] = set()  # calls whose callee is being looked up (a guard against cycles)
         self._arguments: dict[Node, list[tuple[Value, Context]]] = {}  # parameter node -> arguments passed for it
-        self._parameter_elements: dict[Node, dict[int, bool]] = {}  # parameter -> indices read (unpacked or not)
+        self._parameter_elements: dict[Node, dict[int | str, bool]] = {}  # parameter -> parts read (unpacked or not)
+        self.shapes: dict[Node, frozenset] = {}  # node -> its known parts: tuple indices, dict entries (`"['cls']"`)
+        self._bound_keys: dict[str, "KeySelection"] = {}  # comprehension key variables whose keys constants decide
+        self.key_selections: list[KeySelection] = []  # `losses[k] for k in weights` with weights' keys known
+        self._constants = None
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> "FlowGraph":
@@ -322,6 +340,8 @@ class FlowGraph:
             for i, element in enumerate(value.elements or ()):  # `out = a, b`: `out[1]` is b alone
                 self.graph.add_node(node + (i,), label=f"{target.value}[{i}]")
                 self._flow(element, node + (i,), ctx)
+            if value.fields is not None or value.elements is not None:
+                self.shapes[node] = frozenset([f"[{k!r}]" for k, _ in value.fields or ()] + list(range(len(value.elements or ()))))
         elif isinstance(target, cst.Attribute):
             if not self.knowledge.matches("attributes.metadata", (), target.attr.value):  # `p.grad = g` does not make g part of p's value
                 for node in self.attribute_nodes(target, ctx, for_write=True):
@@ -332,10 +352,11 @@ class FlowGraph:
                     self._record("frozen", stmt, lambda: self.frozen.append(frozen))
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = value.elements if value.elements is not None and len(value.elements) == len(target.elements) else None
-            starred = any(isinstance(el, cst.StarredElement) for el in target.elements)
+            by_position = isinstance(stmt, (cst.Assign, cst.AnnAssign)) and \
+                not any(isinstance(el, cst.StarredElement) for el in target.elements)  # not a loop's items
             for i, el in enumerate(target.elements):
-                part = elements[i] if elements else self._part(value, stmt, i, ctx) if starred else \
-                    self._element(value, i, stmt, ctx)
+                part = elements[i] if elements else self._element(value, i, stmt, ctx) if by_position else \
+                    self._part(value, stmt, i, ctx)
                 self._assign(el.value, part, ctx, stmt)
         elif isinstance(target, cst.Subscript):
             for node in self.eval(target.value, ctx).nodes:
@@ -367,7 +388,7 @@ class FlowGraph:
     def _is_parameter(node: Node) -> bool:
         return node[0] == "var" and len(node) == 4 and node[3] == "param"
 
-    def _parameter_element(self, param: Node, index: int, unpacked: bool) -> None:
+    def _parameter_element(self, param: Node, index: int | str, unpacked: bool) -> None:
         """A node for one element of a parameter: each caller's argument's element in that place; of an
         argument whose shape is not known, an unknown part when ``unpacked``, else the argument itself."""
         self.graph.add_node(param + (index,), label=f"{self.graph.nodes[param].get('label', '?')}[{index}]")
@@ -375,13 +396,29 @@ class FlowGraph:
         for arg, ctx in self._arguments.get(param, ()):
             self._pass_element(arg, param, index, ctx)
 
-    def _pass_element(self, arg: Value, param: Node, index: int, ctx: Context) -> None:
-        if arg.elements is not None and index < len(arg.elements):
-            self._flow(arg.elements[index], param + (index,), ctx)
-        elif self._parameter_elements[param][index]:
-            self._flow(arg.derived(), param + (index,), ctx, held=True)
+    def _pass_element(self, arg: Value, param: Node, index: int | str, ctx: Context) -> None:
+        """Part ``index`` of an argument into that part of the parameter: an element (an int) or an entry (`"['cls']"`)
+        of a tuple or dict whose shape is known; nothing when the shape is known and lacks it; else the whole."""
+        target = param + (index,)
+        if isinstance(index, int) and arg.elements is not None:
+            if index < len(arg.elements):
+                self._flow(arg.elements[index], target, ctx)
+            return
+        if isinstance(index, str) and arg.fields is not None:
+            self._flow(union(v for k, v in arg.fields if f"[{k!r}]" == index), target, ctx)
+            return
+        whole = Value(derive=arg.derive)
+        for node in arg.alias:
+            if node + (index,) not in self.graph and self._is_parameter(node) and node != param:  # passed on
+                self._parameter_element(node, index, self._parameter_elements[param][index])
+            if node + (index,) in self.graph:
+                self._flow(Value(alias=frozenset({node + (index,)})), target, ctx)
+            elif node not in self.shapes:
+                whole = whole | Value(alias=frozenset({node}))
+        if self._parameter_elements[param][index]:
+            self._flow(whole.derived(), target, ctx, held=True)
         else:
-            self._flow(arg, param + (index,), ctx)
+            self._flow(whole, target, ctx)
 
     def _pass_argument(self, arg: Value, param: Node, ctx: Context) -> None:
         """Flow an argument into a parameter, element by element into the parameter's element nodes."""
@@ -538,10 +575,36 @@ class FlowGraph:
         key = expr.slice[0].slice.value if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) else None
         if isinstance(key, cst.SimpleString):  # out["logits"]: only that entry, when we know the dict's entries
             field = f"[{key.evaluated_value!r}]"
+            for node in base:
+                if node + (field,) not in self.graph and self._is_parameter(node):
+                    self._parameter_element(node, field, False)
             base = frozenset(n + (field,) if n + (field,) in self.graph else n for n in base)
         elif isinstance(key, cst.Integer) and base:  # out[0]: that element, when we know the tuple's elements
             return self._element(Value(alias=base), int(key.value, 0), expr, ctx, unpacked=False)
+        elif isinstance(key, cst.Name) and key.value in self._bound_keys and base:
+            return self._entries(base, self._bound_keys[key.value], ctx)
         return Value(alias=base)
+
+    def _entries(self, base: frozenset, selection: "KeySelection", ctx: Context) -> Value:
+        """`losses[k]` where only the keys a constant decides reach `k`: the entries of those keys, of each dict
+        whose entries are known (a parameter: of the dicts its callers pass); an unknown dict stays whole."""
+        parts, restricted = set(), set()
+        for node in base:
+            wanted = [f"[{k!r}]" for k in sorted(selection.keys)]
+            if self._is_parameter(node):
+                for part in wanted:
+                    if node + (part,) not in self.graph:
+                        self._parameter_element(node, part, False)
+            elif node not in self.shapes:
+                parts.add(node)
+                continue
+            parts |= {node + (p,) for p in wanted if node + (p,) in self.graph}
+            restricted.add(node)
+        if restricted:
+            self._record("keys", selection.site, lambda: self.key_selections.append(
+                KeySelection(selection.site, selection.keys, selection.origin, selection.origin_module,
+                             ctx.module, frozenset(restricted))))
+        return Value(alias=frozenset(parts))
 
     def _eval_Comparison(self, expr: cst.Comparison, ctx) -> Value:
         operands = self.eval(expr.left, ctx) | union(self.eval(c.comparator, ctx) for c in expr.comparisons)
@@ -560,15 +623,45 @@ class FlowGraph:
 
     def _eval_comprehension(self, expr, ctx) -> Value:
         comp = expr.for_in
+        bound = dict(self._bound_keys)
         while comp is not None:
             self._assign(comp.target, self.eval(comp.iter, ctx), ctx, expr)
             for cond in comp.ifs:
                 self.eval(cond.test, ctx)
+            selection = self._key_selection(expr, comp, ctx)
+            if selection is not None:
+                bound[selection.name] = selection
             comp = comp.inner_for_in
-        # a new container of the element values: the same objects, nothing computed
-        if isinstance(expr, cst.DictComp):
-            return _contents(self.eval(expr.value, ctx))
-        return _contents(self.eval(expr.elt, ctx))
+        outer, self._bound_keys = self._bound_keys, bound
+        try:  # a new container of the element values: the same objects, nothing computed
+            return _contents(self.eval(expr.value if isinstance(expr, cst.DictComp) else expr.elt, ctx))
+        finally:
+            self._bound_keys = outer
+
+    def _key_selection(self, expr, comp: cst.CompFor, ctx: Context) -> "KeySelection | None":
+        """`for k in weights` / `for k, w in weights.items()` / `for k in losses if k in weights`, where `weights` is
+        a dict literal the file never adds keys to: `k` takes no key outside it."""
+        target, source = comp.target, comp.iter
+        if isinstance(source, cst.Call) and isinstance(source.func, cst.Attribute) and not source.args and \
+                source.func.attr.value in ("keys", "items"):
+            if source.func.attr.value == "items":
+                if not (isinstance(target, cst.Tuple) and len(target.elements) == 2):
+                    return None
+                target = target.elements[0].value
+            source = source.func.value
+        if not isinstance(target, cst.Name):
+            return None
+        holders = [source] + [c.test.comparisons[0].comparator for c in comp.ifs if isinstance(c.test, cst.Comparison)
+                              and len(c.test.comparisons) == 1 and isinstance(c.test.comparisons[0].operator, cst.In)
+                              and isinstance(c.test.left, cst.Name) and c.test.left.value == target.value]
+        if self._constants is None:
+            from graphlint.engine.constants import Constants  # constants reads this graph: made once it is asked
+            self._constants = Constants(self)
+        for holder in holders:
+            found = self._constants.dict_keys(holder, ctx)
+            if found is not None:
+                return KeySelection(expr, found[0], found[1], found[2], ctx.module, frozenset(), target.value)
+        return None
 
     _eval_ListComp = _eval_GeneratorExp = _eval_SetComp = _eval_DictComp = _eval_comprehension
 
@@ -754,9 +847,11 @@ class FlowGraph:
         self._edge(("ret", key), next(iter(result.alias)), alias=True, cut=ctx.no_grad)
         arity = tuple_arity(fn)
         if arity:
+            self.shapes[("ret", key)] = frozenset(range(arity))
             return Value(result.alias, elements=tuple(Value(alias=frozenset({("ret", key, i)})) for i in range(arity)))
         keys = dict_keys(fn)
         if keys:
+            self.shapes[("ret", key)] = frozenset(f"[{k!r}]" for k in keys)
             return Value(result.alias, fields=tuple((k, Value(alias=frozenset({("ret", key, f"[{k!r}]")}))) for k in keys))
         return result
 

@@ -15,7 +15,7 @@ from functools import cached_property
 import libcst as cst
 
 from graphlint.engine.digraph import DiGraph
-from graphlint.engine.flow import Context, Cut, FlowGraph, Node, Sink
+from graphlint.engine.flow import Context, Cut, FlowGraph, KeySelection, Node, Sink
 from graphlint.engine.tree import walk
 from graphlint.engine.values import Kind, ValueModel
 
@@ -31,6 +31,7 @@ class DroppedTerm:
     owners: tuple[Node, ...]  # trainable owners that reach this term cleanly and no backward() cleanly
     total: Node | None  # a value that sums this term with a back-propagated one: backward() was called on a part of it
     sink: "Sink | None"  # that backward() call
+    selection: KeySelection | None = None  # the comprehension that reads the term's dict by other keys only
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,23 @@ class LossFlow:
     @cached_property
     def reaches_loss_cleanly(self) -> set[Node]:
         return {n for n, cuts in self.cuts_to_loss.items() if cuts == 0}
+
+    def computed_from(self, node: Node) -> set[Node]:
+        """Values computed from a node without a cut (`total = cls_loss + box_loss`), not the containers or names
+        that merely hold it (a dict of losses, a returned tuple) nor elements unpacked from such a container."""
+        found, seen = set(), {(node, False)}
+        queue = deque(seen)
+        while queue:
+            current, computed = queue.popleft()
+            for succ in self.graph.successors(current):
+                edge = self.graph.edges[current, succ]
+                state = (succ, computed or not edge["alias"])
+                if edge["cut"] is None and not edge["held"] and state not in seen:
+                    seen.add(state)
+                    queue.append(state)
+                    if state[1]:
+                        found.add(succ)
+        return found
 
     def clean_descendants(self, node: Node) -> set[Node]:
         seen = {node}
@@ -233,8 +251,10 @@ class LossFlow:
             owners = tuple(o for o in self.owners if self.cuts_to_loss.get(o) != 0 and self.expected_to_train(o)
                            and o in self.parts_of_trained_models and term in self.clean_descendants(o))
             if owners:
-                total = self._total_holding(self.clean_descendants(term))
-                result.append(DroppedTerm(term, owners, *(total or (None, None))))
+                total = self._total_holding(self.computed_from(term))
+                reached = self.clean_descendants(term)
+                selection = next((k for k in self.flow.key_selections if k.dicts & reached), None)
+                result.append(DroppedTerm(term, owners, *(total or (None, None)), selection))
         return result
 
     @cached_property
@@ -268,8 +288,8 @@ class LossFlow:
         for node in self.clean_descendants(term):
             if node[0] == "attr" or node[0] == "ret" and not any(True for _ in self.graph.successors(node)):
                 return False
-            if any(self.graph.edges[node, succ]["held"] for succ in self.graph.successors(node)):
-                return False
+            if any(self.graph.edges[node, succ]["held"] and succ[0] != "part" for succ in self.graph.successors(node)):
+                return False  # (an element unpacked from it is followed like any value)
         return True
 
     def _total_holding(self, reached: set[Node]):
@@ -282,7 +302,7 @@ class LossFlow:
         for sink in self.flow.sinks:  # the total was made where the terms were (a helper returns both)
             loss = sink.module.code(sink.loss) if sink.loss is not None else None
             for term in self._terms_reaching(sink.node):  # (not an earlier value of the name back-propagated)
-                shared = [n for n in reached & self.clean_descendants(term)
+                shared = [n for n in reached & self.computed_from(term)
                           if self._is_definition(n) and self.flow.label(n) != loss]
                 if shared:
                     return min(shared, key=lambda n: self.flow.label(n)), sink

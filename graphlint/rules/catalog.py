@@ -72,8 +72,7 @@ RULES: tuple[RuleInfo, ...] = (
              "A layer is used only under a comparison that never holds (a config value spelled differently, or a "
              "default the file decides)."),
     RuleInfo("GL304", "loss-term-never-backpropagated", "unused-param", W,
-             "A loss term is computed (and perhaps logged) but left out of the loss that backward() is called on.",
-             preview=True),
+             "A loss term is computed (and perhaps logged) but left out of the loss that backward() is called on."),
     RuleInfo("GL305", "loss-overwritten-in-loop", "unused-param", W,
              "A loop over heads' outputs assigns the loss anew on each iteration and backward() after the loop sees "
              "only the last one, so the other heads never train."),

@@ -31,6 +31,21 @@ def _related(analysis, dropped, sink) -> tuple[Related, ...]:
             Related(sink.site, "the backward() that is called", sink.module))
 
 
+def _left_out_by_keys(analysis, dropped, term) -> Report:
+    """A term a key filter leaves out, reported where the keys are read, naming the dict that decides them."""
+    selection, losses = dropped.selection, analysis.losses
+    keys = ", ".join(repr(k) for k in sorted(selection.keys))
+    where = f"line {selection.origin_module.line(selection.origin)}"
+    stored = sorted({n[-1] for n in losses.clean_descendants(dropped.term) if isinstance(n[-1], str) and
+                     n[-1].startswith("[") and n[-1][2:-2] not in selection.keys})
+    under = f"under the key {stored[0][1:-1]}" if len(stored) == 1 else "under another key"
+    return Report(selection.site, f"The loss sums only the entries whose keys are in the dict at {where} ({keys}); "
+                  f"`{term}` is stored {under}, so it is left out: {_owners_text(losses, dropped)} a "
+                  "gradient. Make the keys agree.",
+                  (Related(selection.origin, "the dict whose keys decide which terms are summed", selection.origin_module),
+                   *_related(analysis, dropped, analysis.flow.sinks[0])), module=selection.module)
+
+
 @register
 class BackwardOnPartOfTotal(Rule):
     code = "GL206"
@@ -59,10 +74,16 @@ class LossTermNeverBackpropagated(Rule):
 
     def check(self, analysis) -> Iterator[Report]:
         losses, flow = analysis.losses, analysis.flow
+        selections = set()
         for dropped in losses.dropped_terms:
             if dropped.total is not None:
                 continue
             term = losses.owner_label(dropped.term)
+            if dropped.selection is not None:
+                if dropped.selection.site not in selections:
+                    selections.add(dropped.selection.site)
+                    yield _left_out_by_keys(analysis, dropped, term)
+                continue
             for owner in dropped.owners:
                 site, module = _site(flow, owner)
                 if site is None or owner in {m for o in dropped.owners if o != owner for m in flow.members(o)}:
@@ -87,3 +108,4 @@ class LossOverwrittenInLoop(Rule):
                          f"gradient. Accumulate it (`{name} = {name} + ...`, starting from 0).",
                          (Related(found.loop, "the loop whose iterations replace the loss", mod),
                           Related(sink.site, "the backward() after the loop", mod)), module=mod)
+
