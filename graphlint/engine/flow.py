@@ -180,6 +180,7 @@ class FlowGraph:
         self._bound_keys: dict[str, "KeySelection"] = {}  # comprehension key variables whose keys constants decide
         self.key_selections: list[KeySelection] = []  # `losses[k] for k in weights` with weights' keys known
         self._constants = None
+        self._returned_shapes: dict[str, set] = {}  # function key -> arities of its returned tuples, "other"
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> "FlowGraph":
@@ -235,11 +236,13 @@ class FlowGraph:
                 self._small(small, ctx)
         elif isinstance(stmt, cst.If):
             self.eval(stmt.test, ctx)
+            narrowing = self._not_a_tuple(stmt.test)
             before = dict(ctx.env)
-            self._suite(stmt.body, ctx)
+            self._branch(lambda: self._suite(stmt.body, ctx), ctx, narrowing, in_else=False)
             after_body, ctx.env = ctx.env, dict(before)
             if stmt.orelse is not None:
-                self._statement(stmt.orelse, ctx) if isinstance(stmt.orelse, cst.If) else self._suite(stmt.orelse.body, ctx)
+                self._branch(lambda: self._statement(stmt.orelse, ctx) if isinstance(stmt.orelse, cst.If) else
+                             self._suite(stmt.orelse.body, ctx), ctx, narrowing, in_else=True)
             merged = _merge(after_body, ctx.env)
             ctx.env.clear()
             ctx.env.update(merged)
@@ -268,6 +271,23 @@ class FlowGraph:
             self._process_function(ctx.module, stmt, ctx.cls if ctx.function is None else None, ctx.no_grad)
         elif isinstance(stmt, cst.ClassDef):
             return
+
+    def _branch(self, walk_branch, ctx: Context, narrowing: tuple[cst.Name, bool] | None, in_else: bool) -> None:
+        """Walk one branch of an `if`; in the branch where `isinstance(out, tuple)` fails, `out` is not a tuple."""
+        if narrowing is None or narrowing[1] != in_else:
+            walk_branch()
+            return
+        name = narrowing[0].value
+        original = ctx.env.get(name)
+        narrowed = self._narrowed(narrowing[0], ctx).get(name)
+        if narrowed is not None:
+            ctx.env[name] = narrowed
+        walk_branch()
+        if narrowed is not None and ctx.env.get(name) is narrowed:  # not reassigned in the branch
+            if original is None:
+                ctx.env.pop(name, None)
+            else:
+                ctx.env[name] = original
 
     def _loop(self, stmt: cst.For | cst.While, ctx: Context) -> None:
         """Run the body twice so that values from the end of one iteration reach the start of the next."""
@@ -317,10 +337,18 @@ class FlowGraph:
             value = self.eval(small.value, ctx)
             self._flow(value, ("ret", ctx.key), ctx)
             for name, field_value in value.fields or ():
+                self.graph.add_node(("ret", ctx.key, f"[{name!r}]"), label=f"{ctx.function.name.value}()[{name!r}]",
+                                    site=small, module=ctx.module)
                 self._flow(field_value, ("ret", ctx.key, f"[{name!r}]"), ctx)
             if value.elements is not None:
                 for i, el in enumerate(value.elements):
+                    self.graph.add_node(("ret", ctx.key, i), label=f"{ctx.function.name.value}()[{i}]", site=small,
+                                        module=ctx.module)
                     self._flow(el, ("ret", ctx.key, i), ctx)
+            elif value.fields is None:  # not a tuple: what `isinstance(out, tuple)` turns away
+                self._flow(value, ("ret", ctx.key, "other"), ctx)
+            shape = len(value.elements) if value.elements is not None else "fields" if value.fields else "other"
+            self._returned_shapes.setdefault(ctx.key, set()).add(shape)
 
     def _record(self, kind: str, site: cst.CSTNode, action) -> None:
         """Run a bookkeeping action once per site (loop bodies are walked twice)."""
@@ -378,6 +406,8 @@ class FlowGraph:
                 self._parameter_element(node, index, unpacked)
             if node + (index,) in self.graph:
                 known.add(node + (index,))
+                if "other" in self.shapes.get(node, ()):  # `out[0]` of a value that may not be a tuple
+                    known.add(node + ("other",))
             else:
                 unknown = unknown | Value(alias=frozenset({node}))
         if not unknown.nodes:
@@ -400,6 +430,10 @@ class FlowGraph:
         """Part ``index`` of an argument into that part of the parameter: an element (an int) or an entry (`"['cls']"`)
         of a tuple or dict whose shape is known; nothing when the shape is known and lacks it; else the whole."""
         target = param + (index,)
+        if index == "other" and (arg.elements is not None or arg.fields is not None):
+            if arg.fields is not None:
+                self._flow(arg, target, ctx)  # a dict is not a tuple
+            return
         if isinstance(index, int) and arg.elements is not None:
             if index < len(arg.elements):
                 self._flow(arg.elements[index], target, ctx)
@@ -413,6 +447,10 @@ class FlowGraph:
                 self._parameter_element(node, index, self._parameter_elements[param][index])
             if node + (index,) in self.graph:
                 self._flow(Value(alias=frozenset({node + (index,)})), target, ctx)
+                if isinstance(index, int) and "other" in self.shapes.get(node, ()):
+                    self._flow(Value(alias=frozenset({node + ("other",)})), target, ctx)
+            elif index == "other" and node in self.shapes and not all(isinstance(p, int) for p in self.shapes[node]):
+                self._flow(Value(alias=frozenset({node})), target, ctx)  # a dict is not a tuple
             elif node not in self.shapes:
                 whole = whole | Value(alias=frozenset({node}))
         if self._parameter_elements[param][index]:
@@ -616,7 +654,15 @@ class FlowGraph:
 
     def _eval_IfExp(self, expr: cst.IfExp, ctx) -> Value:
         self.eval(expr.test, ctx)
-        return self.eval(expr.body, ctx) | self.eval(expr.orelse, ctx)
+        narrowing = self._not_a_tuple(expr.test)
+        if narrowing is None:
+            return self.eval(expr.body, ctx) | self.eval(expr.orelse, ctx)
+        name, in_else = narrowing
+        env = ctx.env
+        ctx.env = self._narrowed(name, ctx)
+        narrowed = self.eval(expr.orelse if in_else else expr.body, ctx)
+        ctx.env = env
+        return narrowed | self.eval(expr.body if in_else else expr.orelse, ctx)
 
     def _eval_BooleanOperation(self, expr, ctx) -> Value:
         return self.eval(expr.left, ctx) | self.eval(expr.right, ctx)
@@ -765,6 +811,8 @@ class FlowGraph:
             return self._call_node(call, ctx, receiver | all_args)
 
         # calls into code we can read
+        if self._is_namedtuple(func, ctx) and all(a.keyword is None and not a.star for a in call.args):
+            return Value(all_args.alias, all_args.derive, tuple(args))
         found = self.definition(func, ctx)
         if isinstance(found, ClassInfo):
             return self._construct(call, ctx, args, found)
@@ -849,11 +897,64 @@ class FlowGraph:
         if arity:
             self.shapes[("ret", key)] = frozenset(range(arity))
             return Value(result.alias, elements=tuple(Value(alias=frozenset({("ret", key, i)})) for i in range(arity)))
+        shapes = self._returned_shapes.get(key, set())
+        arities = [n for n in shapes if isinstance(n, int)]
+        if len(arities) == 1 and shapes <= {arities[0], "other"}:  # `return Outputs(a, b)` (and `return a`)
+            return self._tuple_or_other(result, key, arities[0], "other" in shapes)
         keys = dict_keys(fn)
         if keys:
             self.shapes[("ret", key)] = frozenset(f"[{k!r}]" for k in keys)
             return Value(result.alias, fields=tuple((k, Value(alias=frozenset({("ret", key, f"[{k!r}]")}))) for k in keys))
         return result
+
+    def _tuple_or_other(self, result: Value, key: str, arity: int, other: bool) -> Value:
+        """A call of a function that returns an `arity`-tuple, or on some paths (`other`) a value of another shape:
+        the call's result has a part per element, and a part for that other value."""
+        if not other:
+            return Value(result.alias, elements=tuple(Value(alias=frozenset({("ret", key, i)})) for i in range(arity)))
+        node = next(iter(result.alias))
+        for part in (*range(arity), "other"):
+            self.graph.add_node(node + (part,), label=f"{self.label(node)}[{part}]" if part != "other" else self.label(node))
+            self._edge(("ret", key, part), node + (part,), alias=True, cut=None)
+        self.shapes[node] = frozenset((*range(arity), "other"))
+        return result
+
+    def _is_namedtuple(self, func: cst.BaseExpression, ctx: Context) -> bool:
+        """`Outputs = namedtuple("Outputs", [...])`: calling it makes a tuple of its arguments."""
+        return isinstance(func, cst.Name) and any(
+            isinstance(v, cst.Call) and ctx.module.qualified(v.func) & {"collections.namedtuple", "typing.NamedTuple"}
+            for v, _ in self.assigned_values(func, ctx))
+
+    def _not_a_tuple(self, test: cst.BaseExpression) -> tuple[cst.Name, bool] | None:
+        """(`out`, True) for `isinstance(out, tuple)`: the else branch sees `out` when it is not a tuple; (`out`, False)
+        for `not isinstance(out, tuple)`, whose body does."""
+        negated = isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
+        call = test.expression if negated else test
+        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value == "isinstance" and
+                len(call.args) == 2 and isinstance(call.args[0].value, cst.Name)):
+            return None
+        kinds = call.args[1].value
+        kinds = [e.value for e in kinds.elements] if isinstance(kinds, cst.Tuple) else [kinds]
+        if not kinds or not all(isinstance(k, cst.Name) and k.value in ("tuple", "list") for k in kinds):
+            return None
+        return call.args[0].value, not negated
+
+    def _narrowed(self, name: cst.Name, ctx: Context) -> dict:
+        """The environment in which `name` holds only what is not a tuple: a call's or a parameter's non-tuple
+        part; a value known to be a tuple drops out; anything else stays whole."""
+        if not self._is_local(name, ctx):
+            return ctx.env
+        kept = set()
+        for node in self.read(name, ctx):
+            if self._is_parameter(node):
+                if node + ("other",) not in self.graph:
+                    self._parameter_element(node, "other", False)
+                kept.add(node + ("other",))
+            elif node in self.shapes and "other" in self.shapes[node]:
+                kept.add(node + ("other",))
+            elif node not in self.shapes or not all(isinstance(p, int) for p in self.shapes[node]):
+                kept.add(node)
+        return {**ctx.env, name.value: frozenset(kept)}
 
     # -- resolving what a call or a name refers to ------------------------------------------
     def resolve_call(self, call: cst.Call, ctx: Context):

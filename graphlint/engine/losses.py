@@ -32,6 +32,7 @@ class DroppedTerm:
     total: Node | None  # a value that sums this term with a back-propagated one: backward() was called on a part of it
     sink: "Sink | None"  # that backward() call
     selection: KeySelection | None = None  # the comprehension that reads the term's dict by other keys only
+    output: bool = False  # the term is a part of what a function returns (`forward()[1]`), not a loss
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,8 @@ class LossFlow:
         """
         if not self.flow.sinks:
             return []
-        dropped = [t for t in self.loss_terms if t not in self.cuts_to_loss and self._fully_followed(t)]
+        outputs = self.dropped_outputs
+        dropped = [t for t in self.loss_terms + outputs if t not in self.cuts_to_loss and self._fully_followed(t)]
         result = []
         for term in dropped:
             owners = tuple(o for o in self.owners if self.cuts_to_loss.get(o) != 0 and self.expected_to_train(o)
@@ -254,8 +256,25 @@ class LossFlow:
                 total = self._total_holding(self.computed_from(term))
                 reached = self.clean_descendants(term)
                 selection = next((k for k in self.flow.key_selections if k.dicts & reached), None)
-                result.append(DroppedTerm(term, owners, *(total or (None, None)), selection))
+                result.append(DroppedTerm(term, owners, *(total or (None, None)), selection, term in outputs))
         return result
+
+    @cached_property
+    def dropped_outputs(self) -> list[Node]:
+        """Parts of what a function returns (a tuple's element, a dict's entry) that reach no backward() while another
+        part of the same return does: `logits, aux = forward(x)` read by a loss helper that keeps `out[0]`."""
+        parts: dict[tuple, list[Node]] = {}
+        for node in self.graph.nodes:
+            if node[0] == "ret" and len(node) == 3:
+                parts.setdefault(node[:2], []).append(node)
+        found = []
+        for siblings in parts.values():
+            if any(p in self.reaches_loss_cleanly for p in siblings):
+                found += [p for p in siblings if p[2] != "other" and p not in self.cuts_to_loss]
+        if found:  # a returned loss term is reported as that term
+            carried = set().union(*(self.clean_descendants(t) for t in self.loss_terms))
+            found = [p for p in found if p not in carried]
+        return found
 
     @cached_property
     def parts_of_trained_models(self) -> set[Node]:

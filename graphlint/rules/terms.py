@@ -27,7 +27,8 @@ def _site(flow, node):
 
 def _related(analysis, dropped, sink) -> tuple[Related, ...]:
     term_site, term_module = _site(analysis.flow, dropped.term)
-    return (Related(term_site, "the loss term that reaches no backward()", term_module),
+    what = "the return whose part reaches no backward()" if dropped.output else "the loss term that reaches no backward()"
+    return (Related(term_site, what, term_module),
             Related(sink.site, "the backward() that is called", sink.module))
 
 
@@ -88,10 +89,15 @@ class LossTermNeverBackpropagated(Rule):
                 site, module = _site(flow, owner)
                 if site is None or owner in {m for o in dropped.owners if o != owner for m in flow.members(o)}:
                     continue
-                yield Report(site, f"`{losses.owner_label(owner)}` reaches the loss only through `{term}`, which is "
-                             "computed but never added to the loss that backward() is called on, so it never gets a "
-                             "gradient. Add the term to the total.", _related(analysis, dropped, flow.sinks[0]),
-                             module=module)
+                if dropped.output:
+                    message = (f"`{losses.owner_label(owner)}` reaches the loss only through `{term}`, a part of the "
+                               "returned value that no loss reads while the other parts reach backward(), so it never "
+                               "gets a gradient. Use that output in the loss.")
+                else:
+                    message = (f"`{losses.owner_label(owner)}` reaches the loss only through `{term}`, which is computed "
+                               "but never added to the loss that backward() is called on, so it never gets a gradient. "
+                               "Add the term to the total.")
+                yield Report(site, message, _related(analysis, dropped, flow.sinks[0]), module=module)
 
 
 @register
