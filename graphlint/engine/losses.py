@@ -305,8 +305,8 @@ class LossFlow:
     def _fully_followed(self, term: Node) -> bool:
         """Everywhere the term goes (without a cut) is a value we follow to its end."""
         for node in self.clean_descendants(term):
-            if node[0] == "attr" or node[0] == "ret" and not any(True for _ in self.graph.successors(node)):
-                return False
+            if node[0] == "attr" or node[0] == "ret" and not any(True for _ in self.graph.successors(node[:2])):
+                return False  # (a part of a return that callers read whole or by other parts is followed)
             if any(self.graph.edges[node, succ]["held"] and succ[0] != "part" for succ in self.graph.successors(node)):
                 return False  # (an element unpacked from it is followed like any value)
         return True
@@ -339,8 +339,10 @@ class LossFlow:
         return [n for n in self.loss_terms if n in seen]
 
     def _is_definition(self, node: Node) -> bool:
-        """One assignment of a name (not the name's summary over all its assignments, nor a parameter)."""
-        return node[0] == "var" and self.graph.nodes[node].get("defined_at") is not None
+        """One assignment of a name (not the name's summary over all its assignments, a parameter, nor a loop's
+        variable, which holds one item of a container at a time)."""
+        return node[0] == "var" and isinstance(self.graph.nodes[node].get("defined_at"),
+                                               (cst.Assign, cst.AugAssign, cst.AnnAssign))
 
     # -- a loss replaced on each iteration of a loop over heads ------------------------------------
     @cached_property
