@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import libcst as cst
 
@@ -550,7 +551,13 @@ def _dict_changed(mod: ModuleAnalysis, key: str) -> bool:
 def _keys_added(mod: ModuleAnalysis, keys: set[str]) -> bool:
     """A subscript write of a key not among ``keys`` (or of a key it cannot read), or a call that updates dicts in
     place, anywhere in the file: a dict literal's keys may not be all its keys."""
-    for target in [*mod.all(cst.AssignTarget), *mod.all(cst.AugAssign)]:
-        if isinstance(target.target, cst.Subscript) and _string_index(target.target) not in keys:
-            return True
-    return any(isinstance(c.func, cst.Attribute) and c.func.attr.value in _MUTATORS for c in mod.all(cst.Call))
+    written, mutated = _dict_writes(mod)
+    return mutated or not written <= keys
+
+
+@lru_cache(maxsize=64)
+def _dict_writes(mod: ModuleAnalysis) -> tuple[frozenset, bool]:
+    """The keys the file writes by subscript (None for one it cannot read), and whether it updates dicts in place."""
+    written = frozenset(_string_index(t.target) for t in [*mod.all(cst.AssignTarget), *mod.all(cst.AugAssign)]
+                        if isinstance(t.target, cst.Subscript))
+    return written, any(isinstance(c.func, cst.Attribute) and c.func.attr.value in _MUTATORS for c in mod.all(cst.Call))

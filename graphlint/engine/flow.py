@@ -91,7 +91,7 @@ class KeySelection:
 
     site: cst.CSTNode  # the comprehension
     keys: frozenset[str]
-    origin: cst.Dict  # the dict literal that decides the keys
+    origin: cst.BaseExpression  # the dict (or tuple, list, set) literal that decides the keys
     origin_module: ModuleAnalysis
     module: ModuleAnalysis
     dicts: frozenset = frozenset()  # the nodes of the dicts read by those keys
@@ -704,10 +704,24 @@ class FlowGraph:
             from graphlint.engine.constants import Constants  # constants reads this graph: made once it is asked
             self._constants = Constants(self)
         for holder in holders:
-            found = self._constants.dict_keys(holder, ctx)
+            found = self._constants.dict_keys(holder, ctx) or self._string_collection(holder, ctx)
             if found is not None:
                 return KeySelection(expr, found[0], found[1], found[2], ctx.module, frozenset(), target.value)
         return None
+
+    def _string_collection(self, expr: cst.BaseExpression, ctx: Context):
+        """(its strings, the literal, its module) for the one tuple, list or set literal of strings a name holds
+        (`LOSS_NAMES = ("cls", "box")`); None for a list or set when the file may add to some collection in place."""
+        literal = self._constants.held(expr, ctx)
+        if not isinstance(literal, (cst.Tuple, cst.List, cst.Set)) or not literal.elements or \
+                not all(isinstance(e.value, cst.SimpleString) for e in literal.elements):
+            return None
+        module = next((m for m in (ctx.module, self.main) if m.parent(literal) is not None), None)
+        if module is None or not isinstance(literal, cst.Tuple) and any(
+                isinstance(c.func, cst.Attribute) and c.func.attr.value in ("append", "extend", "insert", "add", "update")
+                for c in module.all(cst.Call)):
+            return None
+        return frozenset(e.value.evaluated_value for e in literal.elements), literal, module
 
     _eval_ListComp = _eval_GeneratorExp = _eval_SetComp = _eval_DictComp = _eval_comprehension
 

@@ -110,10 +110,10 @@ class LossFlow:
     def reaches_loss_cleanly(self) -> set[Node]:
         return {n for n, cuts in self.cuts_to_loss.items() if cuts == 0}
 
-    def computed_from(self, node: Node) -> set[Node]:
+    def computed_from(self, node: Node) -> dict[Node, int]:
         """Values computed from a node without a cut (`total = cls_loss + box_loss`), not the containers or names
         that merely hold it (a dict of losses, a returned tuple) nor elements unpacked from such a container."""
-        found, seen = set(), {(node, False)}
+        found, seen = {}, {(node, False)}  # in the order found: nearest first
         queue = deque(seen)
         while queue:
             current, computed = queue.popleft()
@@ -124,7 +124,7 @@ class LossFlow:
                     seen.add(state)
                     queue.append(state)
                     if state[1]:
-                        found.add(succ)
+                        found.setdefault(succ, len(found))
         return found
 
     def clean_descendants(self, node: Node) -> set[Node]:
@@ -311,20 +311,21 @@ class LossFlow:
                 return False  # (an element unpacked from it is followed like any value)
         return True
 
-    def _total_holding(self, reached: set[Node]):
-        """(a named value computed from this term and from a back-propagated loss, that backward() call) or None."""
+    def _total_holding(self, reached: dict[Node, int]):
+        """(a named value computed from this term and from a back-propagated loss, that backward() call) or None;
+        ``reached``: the values computed from the term, nearest first."""
         for sink in self.flow.sinks:
             for loss in self.graph.predecessors(sink.node):
-                shared = [n for n in reached & self.clean_descendants(loss) if self._is_definition(n)]
+                shared = [n for n in reached.keys() & self.clean_descendants(loss) if self._is_definition(n)]
                 if shared:
                     return min(shared, key=lambda n: self.flow.label(n)), sink
         for sink in self.flow.sinks:  # the total was made where the terms were (a helper returns both)
             loss = sink.module.code(sink.loss) if sink.loss is not None else None
             for term in self._terms_reaching(sink.node):  # (not an earlier value of the name back-propagated)
-                shared = [n for n in reached & self.computed_from(term)
+                shared = [n for n in reached.keys() & self.computed_from(term).keys()
                           if self._is_definition(n) and self.flow.label(n) != loss]
                 if shared:
-                    return min(shared, key=lambda n: self.flow.label(n)), sink
+                    return min(shared, key=reached.__getitem__), sink  # the total itself, not what holds it
         return None
 
     def _terms_reaching(self, sink: Node) -> list[Node]:

@@ -1,14 +1,18 @@
 """Rules about which loss terms reach the tensor that backward() is called on.
 
-Both share one mechanism (``LossFlow.dropped_terms``): a loss term (`F.mse_loss(...)`,
-`criterion(...)`) is computed but reaches no backward(), and some trainable layer reaches
-a loss only through it. When the term went into a total that also holds a back-propagated
-term, backward() was called on a part of the total (GL206); otherwise the term was left
-out of the loss altogether (GL304).
+GL206 and GL304 share one mechanism (``LossFlow.dropped_terms``): a loss term (`F.mse_loss(...)`,
+`criterion(...)`), or a part of what a function returns (`forward()[1]`), reaches no backward(),
+and some layer of a model that is being trained reaches a loss only through it. When the term
+went into a total that also holds a back-propagated term, backward() was called on a part of
+the total (GL206); otherwise the term was left out of the loss altogether (GL304), reported at
+the key filter that left it out when the keys of a constant dict decided it. GL305 is the loop
+over heads whose body replaces the loss instead of adding to it.
 """
 from __future__ import annotations
 
 from typing import Iterator
+
+import libcst as cst
 
 from graphlint.rules import Related, Report, Rule, register
 
@@ -40,10 +44,11 @@ def _left_out_by_keys(analysis, dropped, term) -> Report:
     stored = sorted({n[-1] for n in losses.clean_descendants(dropped.term) if isinstance(n[-1], str) and
                      n[-1].startswith("[") and n[-1][2:-2] not in selection.keys})
     under = f"under the key {stored[0][1:-1]}" if len(stored) == 1 else "under another key"
-    return Report(selection.site, f"The loss sums only the entries whose keys are in the dict at {where} ({keys}); "
+    listed = "in the dict" if isinstance(selection.origin, cst.Dict) else "listed"
+    return Report(selection.site, f"The loss sums only the entries whose keys are {listed} at {where} ({keys}); "
                   f"`{term}` is stored {under}, so it is left out: {_owners_text(losses, dropped)} a "
                   "gradient. Make the keys agree.",
-                  (Related(selection.origin, "the dict whose keys decide which terms are summed", selection.origin_module),
+                  (Related(selection.origin, "the keys that decide which terms are summed", selection.origin_module),
                    *_related(analysis, dropped, analysis.flow.sinks[0])), module=selection.module)
 
 

@@ -95,6 +95,30 @@ def train(model, criterion, optimizer, steps):
 net = Detector()
 train(net, DetectionCriterion(), torch.optim.Adam(net.parameters(), lr=1e-3), 10)
 """,
+    "dict_of_terms_with_the_total_from_a_dict_output": """
+class DictDetector(Detector):
+    def forward(self, x):
+        h = torch.relu(self.body(x))
+        return {"logits": self.cls_head(h), "boxes": self.box_head(h)}
+
+
+def compute(out, y, boxes):
+    cls_loss = F.cross_entropy(out["logits"], y)
+    box_loss = F.l1_loss(out["boxes"], boxes)
+    total = cls_loss + box_loss
+    return {"cls": cls_loss, "box": box_loss, "total": total}
+
+
+model = DictDetector()
+opt = torch.optim.Adam(model.parameters())
+for step in range(10):
+    x, y, b = torch.randn(4, 16), torch.randint(0, 3, (4,)), torch.randn(4, 4)
+    losses = compute(model(x), y, b)
+    opt.zero_grad()
+    losses["cls"].backward()  # HERE
+    opt.step()
+    print({k: v.item() for k, v in losses.items()})
+""",
 }
 
 
@@ -256,6 +280,32 @@ optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 for i in range(10):
     step(model, optimizer, torch.randn(8, 16), torch.randint(0, 3, (8,)), torch.randn(8, 4))
 """,
+    "tuple_of_loss_names": """
+LOSS_NAMES = ("cls", "reconstruction")
+
+
+class AE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(16, 8)
+        self.dec = nn.Linear(8, 16)
+        self.cls = nn.Linear(8, 3)
+
+    def forward(self, x, y):
+        z = self.enc(x)
+        return {"cls": F.cross_entropy(self.cls(z), y), "recon": F.mse_loss(self.dec(z), x)}
+
+
+model = AE()
+opt = torch.optim.Adam(model.parameters())
+for step in range(10):
+    x, y = torch.randn(4, 16), torch.randint(0, 3, (4,))
+    losses = model(x, y)
+    loss = sum(losses[name] for name in LOSS_NAMES)  # HERE
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+""",
 }
 
 
@@ -407,6 +457,8 @@ for step in range(10):
         "sum(weights.get(k, 1.0) * v for k, v in losses.items())")),
     "weights_filled_in_at_run_time": edited(KEY_SELECTED["module_constant_iterated_directly"],
                                             ("def step(", 'LOSS_WEIGHTS.update({"bbox": 1.0})\n\n\ndef step(')),
+    "loss_names_cover_every_term": edited(KEY_SELECTED["tuple_of_loss_names"],
+                                          ('LOSS_NAMES = ("cls", "reconstruction")', 'LOSS_NAMES = ("cls", "recon")')),
     "metric_term_only_logged_on_purpose": """
 model = Detector()
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
