@@ -243,6 +243,8 @@ class FlowGraph:
             if stmt.orelse is not None:
                 self._branch(lambda: self._statement(stmt.orelse, ctx) if isinstance(stmt.orelse, cst.If) else
                              self._suite(stmt.orelse.body, ctx), ctx, narrowing, in_else=True)
+            elif narrowing is not None and narrowing[1]:  # `if isinstance(out, tuple): out = out[0]`, then on
+                ctx.env.update({k: v for k, v in self._narrowed(narrowing[0], ctx).items() if k == narrowing[0].value})
             merged = _merge(after_body, ctx.env)
             ctx.env.clear()
             ctx.env.update(merged)

@@ -24,7 +24,7 @@ class RuleInfo:
     category: str
     severity: Severity
     summary: str
-    # A preview rule is off unless selected by its code (`--select GL304`): its precision on real training code
+    # A preview rule is off unless selected by its code (`--select GL3xx`): its precision on real training code
     # is not yet at the bar every default rule meets (benchmarks/real_code.py).
     preview: bool = False
 

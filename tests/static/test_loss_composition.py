@@ -195,6 +195,36 @@ for step in range(10):
     loss.backward()
     optimizer.step()
 """,
+    "parameter_replaced_by_its_first_element_when_a_tuple": """
+class AuxNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(16, 32)
+        self.head = nn.Linear(32, 3)
+        self.aux = nn.Linear(32, 3)  # HERE
+
+    def forward(self, x):
+        h = torch.relu(self.body(x))
+        if self.training:
+            return self.head(h), self.aux(h)
+        return self.head(h)
+
+
+def loss_fn(outputs, y):
+    if isinstance(outputs, tuple):
+        outputs = outputs[0]
+    return F.cross_entropy(outputs, y)
+
+
+model = AuxNet()
+opt = torch.optim.Adam(model.parameters())
+for step in range(10):
+    x, y = torch.randn(4, 16), torch.randint(0, 3, (4,))
+    loss = loss_fn(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+""",
 }
 
 
@@ -493,6 +523,8 @@ for step in range(3):
         "    logits = out[0] if isinstance(out, tuple) else out\n    return F.cross_entropy(logits, target)",
         "    if isinstance(out, tuple):\n        return F.cross_entropy(out[0], target) + 0.4 * F.cross_entropy(out[1], target)\n"
         "    return F.cross_entropy(out, target)")),
+    "aux_output_weighted_into_the_loss": edited(DROPPED_OUTPUT["parameter_replaced_by_its_first_element_when_a_tuple"], (
+        "        outputs = outputs[0]\n", "        outputs = outputs[0] + 0.4 * outputs[1]\n")),
     "loss_accumulated_over_heads": edited(OVERWRITTEN["dict_of_head_outputs"], (
         "    for name, logits in model(x).items():\n        loss = F.cross_entropy(logits, targets[name])  # HERE",
         "    loss = 0\n    for name, logits in model(x).items():\n        loss = loss + F.cross_entropy(logits, targets[name])")),
