@@ -385,12 +385,30 @@ class LossFlow:
         if len(assignments) != 1 or sum(name in _assigned_names(s) for s in body) != 1:
             return None  # assigned under a condition, or more than once
         assignment = assignments[0]
-        items = {n for n in self.graph.nodes if n[0] == "var" and len(n) == 4 and n[3] == id(loop)}
+        items = {n for n in self.graph.nodes if n[0] == "var" and len(n) == 4 and n[3] == id(loop)} | \
+            self._indexed_containers(loop, assignment, mod)
         loss = {n for n in self.graph.nodes if n[0] == "var" and len(n) == 4 and n[2] == name and n[3] == id(assignment)}
         if not items or not loss or not any(loss & self.clean_descendants(i) for i in items):
             return None  # the loss is not computed from the loop's item
         owners = tuple(o for o in self.owners if self.expected_to_train(o) and items & self.clean_descendants(o))
         return OverwrittenLoss(assignment, loop, sink, owners) if owners else None
+
+    def _indexed_containers(self, loop: cst.For, assignment: cst.Assign, mod) -> set[Node]:
+        """`for i in range(n_heads): loss = criterion(outputs[i], ...)`: the containers the loop's index reads, whose
+        items are then the loop's items."""
+        if not (isinstance(loop.target, cst.Name) and isinstance(loop.iter, cst.Call) and
+                isinstance(loop.iter.func, cst.Name) and loop.iter.func.value == "range"):
+            return set()
+        found = set()
+        for sub in walk(assignment.value, cst.Subscript):
+            index = sub.slice[0].slice if len(sub.slice) == 1 else None
+            if isinstance(index, cst.Index) and isinstance(index.value, cst.Name) and \
+                    index.value.value == loop.target.value and isinstance(sub.value, cst.Name):
+                scope = mod.scopes.lookup(sub.value)
+                node = ("var", id(scope), sub.value.value) if scope is not None else None
+                if node in self.graph:
+                    found |= self.flow.versions(node)
+        return found
 
     # -- cuts --------------------------------------------------------------------------------------
     @cached_property

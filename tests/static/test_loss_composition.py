@@ -423,6 +423,29 @@ for step in range(10):
     loss.backward()
     optimizer.step()
 """,
+    "heads_indexed_by_the_loop_counter": """
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Linear(16, 32)
+        self.heads = nn.ModuleList([nn.Linear(32, 3), nn.Linear(32, 3)])
+
+    def forward(self, x):
+        h = torch.relu(self.trunk(x))
+        return [head(h) for head in self.heads]
+
+
+model = TwoHeads()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(10):
+    x, targets = torch.randn(8, 16), [torch.randint(0, 3, (8,)) for _ in range(2)]
+    outputs = model(x)
+    for i in range(len(outputs)):
+        loss = F.cross_entropy(outputs[i], targets[i])  # HERE
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+""",
 }
 
 
@@ -535,6 +558,21 @@ for step in range(3):
     "backward_inside_the_loop_over_heads": edited(OVERWRITTEN["loop_over_the_heads_themselves"], (
         "        loss = F.cross_entropy(member(x), y)  # HERE\n    loss.backward()",
         "        loss = F.cross_entropy(member(x), y)\n        loss.backward()")),
+    "indexed_heads_summed": edited(OVERWRITTEN["heads_indexed_by_the_loop_counter"], (
+        "    for i in range(len(outputs)):\n        loss = F.cross_entropy(outputs[i], targets[i])  # HERE",
+        "    loss = 0\n    for i in range(len(outputs)):\n        loss = loss + F.cross_entropy(outputs[i], targets[i])")),
+    "loop_over_batch_indices_backward_inside": """
+model = Detector()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+xs, ys = torch.randn(32, 16), torch.randint(0, 3, (32,))
+for epoch in range(3):
+    for i in range(4):
+        logits, box_pred = model(xs[i * 8:(i + 1) * 8])
+        loss = F.cross_entropy(logits, ys[i * 8:(i + 1) * 8]) + box_pred.pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
     "loop_over_batches_keeps_the_last_loss_for_logging": """
 model = Detector()
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
