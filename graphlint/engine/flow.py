@@ -951,8 +951,9 @@ class FlowGraph:
             return None
         kinds = call.args[1].value
         kinds = [e.value for e in kinds.elements] if isinstance(kinds, cst.Tuple) else [kinds]
-        if not kinds or not all(isinstance(k, cst.Name) and k.value in ("tuple", "list") for k in kinds):
-            return None
+        names_of = {k.value for k in kinds if isinstance(k, cst.Name)}
+        if len(names_of) != len(kinds) or "tuple" not in names_of or not names_of <= {"tuple", "list"}:
+            return None  # (`isinstance(out, list)` alone: the other branch may still see a tuple)
         return call.args[0].value, not negated
 
     def _narrowed(self, name: cst.Name, ctx: Context) -> dict:

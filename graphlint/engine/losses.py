@@ -43,7 +43,6 @@ class OverwrittenLoss:
     assignment: cst.Assign  # `loss = ...` in the loop body
     loop: cst.For
     sink: Sink  # the backward() after the loop
-    owners: tuple[Node, ...]  # the layers the loop's items come from (the earlier items' heads among them)
 
 
 @dataclass(frozen=True)
@@ -279,8 +278,9 @@ class LossFlow:
     @cached_property
     def parts_of_trained_models(self) -> set[Node]:
         """Layers of a model (or of one optimizer's parameters) some *other* layer of which reaches a training
-        backward() cleanly: that model is being trained, so a head of it left out of the loss is a fault. A model none of whose layers is
-        back-propagated (evaluated, or trained by a step the file cannot see) says nothing about its terms."""
+        backward() cleanly: that model is being trained, so a head of it left out of the loss is a fault. A model
+        none of whose layers is back-propagated (evaluated, or trained by a step the file cannot see) says nothing
+        about its terms."""
         trained = self.reaches_loss_cleanly
         models = {n for n, d in self.graph.nodes(data=True) if d.get("kind") in ("instance", "owner")} | \
             {n for n in self.graph.nodes if n[0] == "class"}
@@ -390,8 +390,9 @@ class LossFlow:
         loss = {n for n in self.graph.nodes if n[0] == "var" and len(n) == 4 and n[2] == name and n[3] == id(assignment)}
         if not items or not loss or not any(loss & self.clean_descendants(i) for i in items):
             return None  # the loss is not computed from the loop's item
-        owners = tuple(o for o in self.owners if self.expected_to_train(o) and items & self.clean_descendants(o))
-        return OverwrittenLoss(assignment, loop, sink, owners) if owners else None
+        if not any(self.expected_to_train(o) and items & self.clean_descendants(o) for o in self.owners):
+            return None  # the items are not layers' outputs (nor layers): a loop over batches, steps, samples
+        return OverwrittenLoss(assignment, loop, sink)
 
     def _indexed_containers(self, loop: cst.For, assignment: cst.Assign, mod) -> set[Node]:
         """`for i in range(n_heads): loss = criterion(outputs[i], ...)`: the containers the loop's index reads, whose
