@@ -236,6 +236,61 @@ def test_an_output_the_loss_helper_drops_is_flagged(name):
     assert ("GL304", marked_line(source, marker), "unused-param") in found, found
 
 
+# -- a term computed and logged but left out of the total (GL304 on the layer only it trains) ------------
+LEFT_OUT = {
+    "learner_keeps_a_dict_of_terms_and_backpropagates_one": """
+class ActorCritic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.shared = nn.Linear(8, 32)
+        self.pi = nn.Linear(32, 4)
+        self.v = nn.Linear(32, 1)  # HERE
+
+    def forward(self, obs):
+        h = torch.tanh(self.shared(obs))
+        return self.pi(h), self.v(h).squeeze(-1)
+
+
+def value_loss_fn(values, returns):
+    return F.smooth_l1_loss(values, returns)
+
+
+def policy_loss_fn(logits, actions, adv):
+    logp = torch.log_softmax(logits, -1).gather(1, actions[:, None]).squeeze(1)
+    return -(logp * adv).mean()
+
+
+class PPO:
+    def __init__(self, cfg):
+        self.net = ActorCritic()
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg["lr"])
+        self.vf_coef = cfg["vf_coef"]
+
+    def learn(self, obs, actions, returns):
+        logits, values = self.net(obs)
+        adv = returns - values.detach()
+        losses = {"policy": policy_loss_fn(logits, actions, adv), "value": value_loss_fn(values, returns)}
+        loss = losses["policy"]
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return {k: v.item() for k, v in losses.items()}
+
+
+agent = PPO({"lr": 3e-4, "vf_coef": 0.5})
+for it in range(5):
+    print(agent.learn(torch.randn(16, 8), torch.randint(0, 4, (16,)), torch.randn(16)))
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEFT_OUT))
+def test_a_term_left_out_of_the_total_is_flagged(name):
+    source = HEADER + textwrap.dedent(LEFT_OUT[name])
+    found = [(f.rule, f.line, f.category) for f in findings(source)]
+    assert ("GL304", marked_line(source), "unused-param") in found, found
+
+
 # -- terms summed over the keys of a dict that a constant decides (GL304 at the sum) ----------------------
 KEY_SELECTED = {
     "config_dict_weights_name_another_key": """
@@ -512,6 +567,10 @@ for step in range(10):
                                             ("def step(", 'LOSS_WEIGHTS.update({"bbox": 1.0})\n\n\ndef step(')),
     "loss_names_cover_every_term": edited(KEY_SELECTED["tuple_of_loss_names"],
                                           ('LOSS_NAMES = ("cls", "reconstruction")', 'LOSS_NAMES = ("cls", "recon")')),
+    "learner_sums_both_terms": edited(LEFT_OUT["learner_keeps_a_dict_of_terms_and_backpropagates_one"], (
+        '        loss = losses["policy"]\n', '        loss = losses["policy"] + self.vf_coef * losses["value"]\n')),
+    "learner_sums_the_dict_values": edited(LEFT_OUT["learner_keeps_a_dict_of_terms_and_backpropagates_one"], (
+        '        loss = losses["policy"]\n', "        loss = sum(losses.values())\n")),
     "metric_term_only_logged_on_purpose": """
 model = Detector()
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
