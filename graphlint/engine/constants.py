@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import libcst as cst
 
@@ -427,6 +428,19 @@ class Constants:
         return known.decided_at(f"the fallback of `.get({key!r}, ...)`, the dict having no such key") \
             if known is not None else None
 
+    def dict_keys(self, expr: cst.BaseExpression, ctx: Context) -> tuple[frozenset[str], cst.Dict, ModuleAnalysis] | None:
+        """The keys of the one dict literal an expression holds (a name, a parameter given it at every call, a
+        `self.<attr>` given it in `__init__`, an entry of a config dict), with that literal: None when any key is not a
+        string, or the file may add keys (a subscript write of another key, an update)."""
+        literal = self._dict_literal(expr, ctx, 6)
+        if literal is None:
+            return None
+        keys = [e.key.evaluated_value if isinstance(e, cst.DictElement) and isinstance(e.key, cst.SimpleString) else None
+                for e in literal[0].elements]
+        if None in keys or _keys_added(ctx.module, set(keys)) or _keys_added(literal[1].module, set(keys)):
+            return None
+        return frozenset(keys), literal[0], literal[1].module
+
     def _dict_literal(self, expr: cst.BaseExpression, ctx: Context, depth: int) -> tuple[cst.Dict, Context] | None:
         if depth < 0:
             return None
@@ -445,7 +459,16 @@ class Constants:
             literals = {id(d): d for d in (self._dict_literal(v, c, depth - 1) for v, c in found)}
             return next(iter(literals.values())) if len(literals) == 1 and None not in literals.values() and \
                 len(found) >= 1 else None
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self" and \
+                ctx.cls is not None and not _written_anywhere(ctx.module, expr.attr.value):
+            found = [(v, Context(ctx.cls.module, method, ctx.cls)) for v, method in ctx.cls.attr_values.get(expr.attr.value, ())]
+            return self._one_literal(found, depth)
         return None
+
+    def _one_literal(self, found: list, depth: int) -> tuple[cst.Dict, Context] | None:
+        """The dict literal every one of these assigned values holds, when they agree."""
+        literals = {id(d[0]) if d else None: d for d in (self._dict_literal(v, c, depth - 1) for v, c in found)}
+        return next(iter(literals.values())) if len(literals) == 1 and None not in literals else None
 
     # -- calls -----------------------------------------------------------------------------------
     def _call(self, call: cst.Call, ctx: Context, depth: int) -> Known | None:
@@ -669,3 +692,18 @@ def _dict_changed(mod: ModuleAnalysis, key: str) -> bool:
         if isinstance(target.target, cst.Subscript) and _string_index(target.target) in (key, None):
             return True
     return any(isinstance(c.func, cst.Attribute) and c.func.attr.value in _MUTATORS for c in mod.all(cst.Call))
+
+
+def _keys_added(mod: ModuleAnalysis, keys: set[str]) -> bool:
+    """A subscript write of a key not among ``keys`` (or of a key it cannot read), or a call that updates dicts in
+    place, anywhere in the file: a dict literal's keys may not be all its keys."""
+    written, mutated = _dict_writes(mod)
+    return mutated or not written <= keys
+
+
+@lru_cache(maxsize=64)
+def _dict_writes(mod: ModuleAnalysis) -> tuple[frozenset, bool]:
+    """The keys the file writes by subscript (None for one it cannot read), and whether it updates dicts in place."""
+    written = frozenset(_string_index(t.target) for t in [*mod.all(cst.AssignTarget), *mod.all(cst.AugAssign)]
+                        if isinstance(t.target, cst.Subscript))
+    return written, any(isinstance(c.func, cst.Attribute) and c.func.attr.value in _MUTATORS for c in mod.all(cst.Call))

@@ -85,6 +85,20 @@ def union(values: Iterable[Value]) -> Value:
     return out
 
 
+@dataclass(frozen=True)
+class KeySelection:
+    """`sum(losses[k] * w for k, w in weights.items())`: only the keys of the dict literal `weights` holds are read of
+    `losses`; an entry under another key is left out here."""
+
+    site: cst.CSTNode  # the comprehension
+    keys: frozenset[str]
+    origin: cst.BaseExpression  # the dict (or tuple, list, set) literal that decides the keys
+    origin_module: ModuleAnalysis
+    module: ModuleAnalysis
+    dicts: frozenset = frozenset()  # the nodes of the dicts read by those keys
+    name: str = ""  # the key variable
+
+
 @dataclass
 class Sink:
     node: Node
@@ -177,6 +191,13 @@ class FlowGraph:
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
         self._resolving: set[int] = set()  # calls whose callee is being looked up (a guard against cycles)
         self.hierarchy = Hierarchy(main, load_module)
+        self._arguments: dict[Node, list[tuple[Value, Context]]] = {}  # parameter node -> arguments passed for it
+        self._parameter_elements: dict[Node, dict[int | str, bool]] = {}  # parameter -> parts read (unpacked or not)
+        self.shapes: dict[Node, frozenset] = {}  # node -> its known parts: tuple indices, dict entries (`"['cls']"`)
+        self._bound_keys: dict[str, "KeySelection"] = {}  # comprehension key variables whose keys constants decide
+        self.key_selections: list[KeySelection] = []  # `losses[k] for k in weights` with weights' keys known
+        self._constants = None
+        self._returned_shapes: dict[str, set] = {}  # function key -> arities of its returned tuples, "other"
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> "FlowGraph":
@@ -236,11 +257,15 @@ class FlowGraph:
                 self._small(small, ctx)
         elif isinstance(stmt, cst.If):
             self.eval(stmt.test, ctx)
+            narrowing = self._not_a_tuple(stmt.test)
             before = dict(ctx.env)
-            self._suite(stmt.body, ctx)
+            self._branch(lambda: self._suite(stmt.body, ctx), ctx, narrowing, in_else=False)
             after_body, ctx.env = ctx.env, dict(before)
             if stmt.orelse is not None:
-                self._statement(stmt.orelse, ctx) if isinstance(stmt.orelse, cst.If) else self._suite(stmt.orelse.body, ctx)
+                self._branch(lambda: self._statement(stmt.orelse, ctx) if isinstance(stmt.orelse, cst.If) else
+                             self._suite(stmt.orelse.body, ctx), ctx, narrowing, in_else=True)
+            elif narrowing is not None and narrowing[1]:  # `if isinstance(out, tuple): out = out[0]`, then on
+                ctx.env.update({k: v for k, v in self._narrowed(narrowing[0], ctx).items() if k == narrowing[0].value})
             merged = _merge(after_body, ctx.env)
             ctx.env.clear()
             ctx.env.update(merged)
@@ -269,6 +294,23 @@ class FlowGraph:
             self._process_function(ctx.module, stmt, ctx.cls if ctx.function is None else None, ctx.no_grad)
         elif isinstance(stmt, cst.ClassDef):
             return
+
+    def _branch(self, walk_branch, ctx: Context, narrowing: tuple[cst.Name, bool] | None, in_else: bool) -> None:
+        """Walk one branch of an `if`; in the branch where `isinstance(out, tuple)` fails, `out` is not a tuple."""
+        if narrowing is None or narrowing[1] != in_else:
+            walk_branch()
+            return
+        name = narrowing[0].value
+        original = ctx.env.get(name)
+        narrowed = self._narrowed(narrowing[0], ctx).get(name)
+        if narrowed is not None:
+            ctx.env[name] = narrowed
+        walk_branch()
+        if narrowed is not None and ctx.env.get(name) is narrowed:  # not reassigned in the branch
+            if original is None:
+                ctx.env.pop(name, None)
+            else:
+                ctx.env[name] = original
 
     def _loop(self, stmt: cst.For | cst.While, ctx: Context) -> None:
         """Run the body twice so that values from the end of one iteration reach the start of the next."""
@@ -318,10 +360,18 @@ class FlowGraph:
             value = self.eval(small.value, ctx)
             self._flow(value, ("ret", ctx.key), ctx)
             for name, field_value in value.fields or ():
+                self.graph.add_node(("ret", ctx.key, f"[{name!r}]"), label=f"{ctx.function.name.value}()[{name!r}]",
+                                    site=small, module=ctx.module)
                 self._flow(field_value, ("ret", ctx.key, f"[{name!r}]"), ctx)
             if value.elements is not None:
                 for i, el in enumerate(value.elements):
+                    self.graph.add_node(("ret", ctx.key, i), label=f"{ctx.function.name.value}()[{i}]", site=small,
+                                        module=ctx.module)
                     self._flow(el, ("ret", ctx.key, i), ctx)
+            elif value.fields is None:  # not a tuple: what `isinstance(out, tuple)` turns away
+                self._flow(value, ("ret", ctx.key, "other"), ctx)
+            shape = len(value.elements) if value.elements is not None else "fields" if value.fields else "other"
+            self._returned_shapes.setdefault(ctx.key, set()).add(shape)
 
     def _record(self, kind: str, site: cst.CSTNode, action) -> None:
         """Run a bookkeeping action once per site (loop bodies are walked twice)."""
@@ -338,6 +388,11 @@ class FlowGraph:
                 field = node + (f"[{name!r}]",)
                 self.graph.add_node(field, label=f"{target.value}[{name!r}]")
                 self._flow(field_value, field, ctx)
+            for i, element in enumerate(value.elements or ()):  # `out = a, b`: `out[1]` is b alone
+                self.graph.add_node(node + (i,), label=f"{target.value}[{i}]")
+                self._flow(element, node + (i,), ctx)
+            if value.fields is not None or value.elements is not None:
+                self.shapes[node] = frozenset([f"[{k!r}]" for k, _ in value.fields or ()] + list(range(len(value.elements or ()))))
         elif isinstance(target, cst.Attribute):
             if not self.knowledge.matches("attributes.metadata", (), target.attr.value):  # `p.grad = g` does not make g part of p's value
                 for node in self.attribute_nodes(target, ctx, for_write=True):
@@ -348,13 +403,90 @@ class FlowGraph:
                     self._record("frozen", stmt, lambda: self.frozen.append(frozen))
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = value.elements if value.elements is not None and len(value.elements) == len(target.elements) else None
+            by_position = isinstance(stmt, (cst.Assign, cst.AnnAssign)) and \
+                not any(isinstance(el, cst.StarredElement) for el in target.elements)  # not a loop's items
             for i, el in enumerate(target.elements):
-                self._assign(el.value, elements[i] if elements else self._part(value, stmt, i, ctx), ctx, stmt)
+                part = elements[i] if elements else self._element(value, i, stmt, ctx) if by_position else \
+                    self._part(value, stmt, i, ctx)
+                self._assign(el.value, part, ctx, stmt)
         elif isinstance(target, cst.Subscript):
             for node in self.eval(target.value, ctx).nodes:
                 self._flow(value, node, ctx)
+                index = 0
+                while node + (index,) in self.graph:  # `parts[0] = x`: any element may now be x
+                    self._flow(value, node + (index,), ctx)
+                    index += 1
         elif isinstance(target, cst.StarredElement):
             self._assign(target.value, value, ctx, stmt)
+
+    def _element(self, value: Value, index: int, site: cst.CSTNode, ctx: Context, unpacked: bool = True) -> Value:
+        """Element ``index`` of a value whose tuple shape a node records: a name given a tuple, a function's
+        returned tuple, a parameter whose callers pass tuples (`cls_logits, box_pred = outputs`). What has no
+        known shape gives an unknown part of itself when ``unpacked``, else itself (`layers[0]`)."""
+        known, unknown = set(), Value(derive=value.derive)
+        for node in value.alias:
+            if node + (index,) not in self.graph and self._is_parameter(node):
+                self._parameter_element(node, index, unpacked)
+            if node + (index,) in self.graph:
+                known.add(node + (index,))
+                if "other" in self.shapes.get(node, ()):  # `out[0]` of a value that may not be a tuple
+                    known.add(node + ("other",))
+            else:
+                unknown = unknown | Value(alias=frozenset({node}))
+        if not unknown.nodes:
+            return Value(alias=frozenset(known))
+        return Value(alias=frozenset(known)) | (self._part(unknown, site, index, ctx) if unpacked else unknown)
+
+    @staticmethod
+    def _is_parameter(node: Node) -> bool:
+        return node[0] == "var" and len(node) == 4 and node[3] == "param"
+
+    def _parameter_element(self, param: Node, index: int | str, unpacked: bool) -> None:
+        """A node for one element of a parameter: each caller's argument's element in that place; of an
+        argument whose shape is not known, an unknown part when ``unpacked``, else the argument itself."""
+        self.graph.add_node(param + (index,), label=f"{self.graph.nodes[param].get('label', '?')}[{index}]")
+        self._parameter_elements.setdefault(param, {})[index] = unpacked
+        for arg, ctx in self._arguments.get(param, ()):
+            self._pass_element(arg, param, index, ctx)
+
+    def _pass_element(self, arg: Value, param: Node, index: int | str, ctx: Context) -> None:
+        """Part ``index`` of an argument into that part of the parameter: an element (an int) or an entry (`"['cls']"`)
+        of a tuple or dict whose shape is known; nothing when the shape is known and lacks it; else the whole."""
+        target = param + (index,)
+        if index == "other" and (arg.elements is not None or arg.fields is not None):
+            if arg.fields is not None:
+                self._flow(arg, target, ctx)  # a dict is not a tuple
+            return
+        if isinstance(index, int) and arg.elements is not None:
+            if index < len(arg.elements):
+                self._flow(arg.elements[index], target, ctx)
+            return
+        if isinstance(index, str) and arg.fields is not None:
+            self._flow(union(v for k, v in arg.fields if f"[{k!r}]" == index), target, ctx)
+            return
+        whole = Value(derive=arg.derive)
+        for node in arg.alias:
+            if node + (index,) not in self.graph and self._is_parameter(node) and node != param:  # passed on
+                self._parameter_element(node, index, self._parameter_elements[param][index])
+            if node + (index,) in self.graph:
+                self._flow(Value(alias=frozenset({node + (index,)})), target, ctx)
+                if isinstance(index, int) and "other" in self.shapes.get(node, ()):
+                    self._flow(Value(alias=frozenset({node + ("other",)})), target, ctx)
+            elif index == "other" and node in self.shapes and not all(isinstance(p, int) for p in self.shapes[node]):
+                self._flow(Value(alias=frozenset({node})), target, ctx)  # a dict is not a tuple
+            elif node not in self.shapes:
+                whole = whole | Value(alias=frozenset({node}))
+        if self._parameter_elements[param][index]:
+            self._flow(whole.derived(), target, ctx, held=True)
+        else:
+            self._flow(whole, target, ctx)
+
+    def _pass_argument(self, arg: Value, param: Node, ctx: Context) -> None:
+        """Flow an argument into a parameter, element by element into the parameter's element nodes."""
+        self._flow(arg, param, ctx)
+        self._arguments.setdefault(param, []).append((arg, ctx))
+        for index in self._parameter_elements.get(param, ()):
+            self._pass_element(arg, param, index, ctx)
 
     def _part(self, value: Value, stmt: cst.CSTNode, index: int, ctx: Context) -> Value:
         """One element of a value whose shape is unknown (`loss, n = model.forward_loss(batch)`): it holds
@@ -509,8 +641,36 @@ class FlowGraph:
             if entry is not None:  # model(x)["logits"]: the entry of the dict its forward returns
                 return entry
             field = f"[{key.evaluated_value!r}]"
+            for node in base:
+                if node + (field,) not in self.graph and self._is_parameter(node):
+                    self._parameter_element(node, field, False)
             base = frozenset(n + (field,) if n + (field,) in self.graph else n for n in base)
+        elif isinstance(key, cst.Integer) and base:  # out[0]: that element, when we know the tuple's elements
+            return self._element(Value(alias=base), int(key.value, 0), expr, ctx, unpacked=False)
+        elif isinstance(key, cst.Name) and key.value in self._bound_keys and base:
+            return self._entries(base, self._bound_keys[key.value], ctx)
         return Value(alias=base)
+
+    def _entries(self, base: frozenset, selection: "KeySelection", ctx: Context) -> Value:
+        """`losses[k]` where only the keys a constant decides reach `k`: the entries of those keys, of each dict
+        whose entries are known (a parameter: of the dicts its callers pass); an unknown dict stays whole."""
+        parts, restricted = set(), set()
+        for node in base:
+            wanted = [f"[{k!r}]" for k in sorted(selection.keys)]
+            if self._is_parameter(node):
+                for part in wanted:
+                    if node + (part,) not in self.graph:
+                        self._parameter_element(node, part, False)
+            elif node not in self.shapes:
+                parts.add(node)
+                continue
+            parts |= {node + (p,) for p in wanted if node + (p,) in self.graph}
+            restricted.add(node)
+        if restricted:
+            self._record("keys", selection.site, lambda: self.key_selections.append(
+                KeySelection(selection.site, selection.keys, selection.origin, selection.origin_module,
+                             ctx.module, frozenset(restricted))))
+        return Value(alias=frozenset(parts))
 
     def _eval_Comparison(self, expr: cst.Comparison, ctx) -> Value:
         operands = self.eval(expr.left, ctx) | union(self.eval(c.comparator, ctx) for c in expr.comparisons)
@@ -522,22 +682,74 @@ class FlowGraph:
 
     def _eval_IfExp(self, expr: cst.IfExp, ctx) -> Value:
         self.eval(expr.test, ctx)
-        return self.eval(expr.body, ctx) | self.eval(expr.orelse, ctx)
+        narrowing = self._not_a_tuple(expr.test)
+        if narrowing is None:
+            return self.eval(expr.body, ctx) | self.eval(expr.orelse, ctx)
+        name, in_else = narrowing
+        env = ctx.env
+        ctx.env = self._narrowed(name, ctx)
+        narrowed = self.eval(expr.orelse if in_else else expr.body, ctx)
+        ctx.env = env
+        return narrowed | self.eval(expr.body if in_else else expr.orelse, ctx)
 
     def _eval_BooleanOperation(self, expr, ctx) -> Value:
         return self.eval(expr.left, ctx) | self.eval(expr.right, ctx)
 
     def _eval_comprehension(self, expr, ctx) -> Value:
         comp = expr.for_in
+        bound = dict(self._bound_keys)
         while comp is not None:
             self._assign(comp.target, self.eval(comp.iter, ctx), ctx, expr)
             for cond in comp.ifs:
                 self.eval(cond.test, ctx)
+            selection = self._key_selection(expr, comp, ctx)
+            if selection is not None:
+                bound[selection.name] = selection
             comp = comp.inner_for_in
-        # a new container of the element values: the same objects, nothing computed
-        if isinstance(expr, cst.DictComp):
-            return _contents(self.eval(expr.value, ctx))
-        return _contents(self.eval(expr.elt, ctx))
+        outer, self._bound_keys = self._bound_keys, bound
+        try:  # a new container of the element values: the same objects, nothing computed
+            return _contents(self.eval(expr.value if isinstance(expr, cst.DictComp) else expr.elt, ctx))
+        finally:
+            self._bound_keys = outer
+
+    def _key_selection(self, expr, comp: cst.CompFor, ctx: Context) -> "KeySelection | None":
+        """`for k in weights` / `for k, w in weights.items()` / `for k in losses if k in weights`, where `weights` is
+        a dict literal the file never adds keys to: `k` takes no key outside it."""
+        target, source = comp.target, comp.iter
+        if isinstance(source, cst.Call) and isinstance(source.func, cst.Attribute) and not source.args and \
+                source.func.attr.value in ("keys", "items"):
+            if source.func.attr.value == "items":
+                if not (isinstance(target, cst.Tuple) and len(target.elements) == 2):
+                    return None
+                target = target.elements[0].value
+            source = source.func.value
+        if not isinstance(target, cst.Name):
+            return None
+        holders = [source] + [c.test.comparisons[0].comparator for c in comp.ifs if isinstance(c.test, cst.Comparison)
+                              and len(c.test.comparisons) == 1 and isinstance(c.test.comparisons[0].operator, cst.In)
+                              and isinstance(c.test.left, cst.Name) and c.test.left.value == target.value]
+        if self._constants is None:
+            from graphlint.engine.constants import Constants  # constants reads this graph: made once it is asked
+            self._constants = Constants(self)
+        for holder in holders:
+            found = self._constants.dict_keys(holder, ctx) or self._string_collection(holder, ctx)
+            if found is not None:
+                return KeySelection(expr, found[0], found[1], found[2], ctx.module, frozenset(), target.value)
+        return None
+
+    def _string_collection(self, expr: cst.BaseExpression, ctx: Context):
+        """(its strings, the literal, its module) for the one tuple, list or set literal of strings a name holds
+        (`LOSS_NAMES = ("cls", "box")`); None for a list or set when the file may add to some collection in place."""
+        literal = self._constants.held(expr, ctx)
+        if not isinstance(literal, (cst.Tuple, cst.List, cst.Set)) or not literal.elements or \
+                not all(isinstance(e.value, cst.SimpleString) for e in literal.elements):
+            return None
+        module = next((m for m in (ctx.module, self.main) if m.parent(literal) is not None), None)
+        if module is None or not isinstance(literal, cst.Tuple) and any(
+                isinstance(c.func, cst.Attribute) and c.func.attr.value in ("append", "extend", "insert", "add", "update")
+                for c in module.all(cst.Call)):
+            return None
+        return frozenset(e.value.evaluated_value for e in literal.elements), literal, module
 
     _eval_ListComp = _eval_GeneratorExp = _eval_SetComp = _eval_DictComp = _eval_comprehension
 
@@ -644,6 +856,8 @@ class FlowGraph:
             return self._call_node(call, ctx, receiver | all_args)
 
         # calls into code we can read
+        if self._is_namedtuple(func, ctx) and all(a.keyword is None and not a.star for a in call.args):
+            return Value(all_args.alias, all_args.derive, tuple(args))
         found = self.definition(func, ctx)
         if isinstance(found, ClassInfo):
             return self._construct(call, ctx, args, found)
@@ -713,7 +927,7 @@ class FlowGraph:
         fn_ctx = Context(mod, fn, cls)
         params = {p.name.value: self.var_node(p.name, fn_ctx) + ("param",) for p in _parameters(fn)}
         positional = [p.name.value for p in fn.params.posonly_params] + [p.name.value for p in fn.params.params]
-        if bound is not None and positional:
+        if bound is not None and positional and not _is_static(fn):
             self._flow(bound, params[positional[0]], ctx)
             positional = positional[1:]
         for i, arg in enumerate(call.args):
@@ -726,7 +940,7 @@ class FlowGraph:
             else:
                 continue
             if name in params:
-                self._flow(args[i], params[name], ctx)
+                self._pass_argument(args[i], params[name], ctx)
         if not result:
             return EMPTY
         result = self._call_node(call, ctx, EMPTY)
@@ -736,11 +950,67 @@ class FlowGraph:
                 ModuleCall(call, ctx.module, call.func.attr.value, bound, next(iter(result.alias)), ctx.no_grad)))
         arity = tuple_arity(fn)
         if arity:
+            self.shapes[("ret", key)] = frozenset(range(arity))
             return Value(result.alias, elements=tuple(Value(alias=frozenset({("ret", key, i)})) for i in range(arity)))
+        shapes = self._returned_shapes.get(key, set())
+        arities = [n for n in shapes if isinstance(n, int)]
+        if len(arities) == 1 and shapes <= {arities[0], "other"}:  # `return Outputs(a, b)` (and `return a`)
+            return self._tuple_or_other(result, key, arities[0], "other" in shapes)
         keys = dict_keys(fn)
         if keys:
+            self.shapes[("ret", key)] = frozenset(f"[{k!r}]" for k in keys)
             return Value(result.alias, fields=tuple((k, Value(alias=frozenset({("ret", key, f"[{k!r}]")}))) for k in keys))
         return result
+
+    def _tuple_or_other(self, result: Value, key: str, arity: int, other: bool) -> Value:
+        """A call of a function that returns an `arity`-tuple, or on some paths (`other`) a value of another shape:
+        the call's result has a part per element, and a part for that other value."""
+        if not other:
+            return Value(result.alias, elements=tuple(Value(alias=frozenset({("ret", key, i)})) for i in range(arity)))
+        node = next(iter(result.alias))
+        for part in (*range(arity), "other"):
+            self.graph.add_node(node + (part,), label=f"{self.label(node)}[{part}]" if part != "other" else self.label(node))
+            self._edge(("ret", key, part), node + (part,), alias=True, cut=None)
+        self.shapes[node] = frozenset((*range(arity), "other"))
+        return result
+
+    def _is_namedtuple(self, func: cst.BaseExpression, ctx: Context) -> bool:
+        """`Outputs = namedtuple("Outputs", [...])`: calling it makes a tuple of its arguments."""
+        return isinstance(func, cst.Name) and any(
+            isinstance(v, cst.Call) and ctx.module.qualified(v.func) & {"collections.namedtuple", "typing.NamedTuple"}
+            for v, _ in self.assigned_values(func, ctx))
+
+    def _not_a_tuple(self, test: cst.BaseExpression) -> tuple[cst.Name, bool] | None:
+        """(`out`, True) for `isinstance(out, tuple)`: the else branch sees `out` when it is not a tuple; (`out`, False)
+        for `not isinstance(out, tuple)`, whose body does."""
+        negated = isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
+        call = test.expression if negated else test
+        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value == "isinstance" and
+                len(call.args) == 2 and isinstance(call.args[0].value, cst.Name)):
+            return None
+        kinds = call.args[1].value
+        kinds = [e.value for e in kinds.elements] if isinstance(kinds, cst.Tuple) else [kinds]
+        names_of = {k.value for k in kinds if isinstance(k, cst.Name)}
+        if len(names_of) != len(kinds) or "tuple" not in names_of or not names_of <= {"tuple", "list"}:
+            return None  # (`isinstance(out, list)` alone: the other branch may still see a tuple)
+        return call.args[0].value, not negated
+
+    def _narrowed(self, name: cst.Name, ctx: Context) -> dict:
+        """The environment in which `name` holds only what is not a tuple: a call's or a parameter's non-tuple
+        part; a value known to be a tuple drops out; anything else stays whole."""
+        if not self._is_local(name, ctx):
+            return ctx.env
+        kept = set()
+        for node in self.read(name, ctx):
+            if self._is_parameter(node):
+                if node + ("other",) not in self.graph:
+                    self._parameter_element(node, "other", False)
+                kept.add(node + ("other",))
+            elif node in self.shapes and "other" in self.shapes[node]:
+                kept.add(node + ("other",))
+            elif node not in self.shapes or not all(isinstance(p, int) for p in self.shapes[node]):
+                kept.add(node)
+        return {**ctx.env, name.value: frozenset(kept)}
 
     # -- resolving what a call or a name refers to ------------------------------------------
     def resolve_call(self, call: cst.Call, ctx: Context):
@@ -971,7 +1241,7 @@ class FlowGraph:
                     continue
                 positional = [p.name.value for p in (*owner.params.posonly_params, *owner.params.params)]
                 index = positional.index(name.value) if name.value in positional else -1
-                if index >= 0 and mod.enclosing_class(owner) is not None and \
+                if index >= 0 and mod.enclosing_class(owner) is not None and not _is_static(owner) and \
                         isinstance(mod.parent(mod.parent(owner)), cst.ClassDef):
                     index -= 1  # called as obj.method(...): `self` is not among the arguments
                 for call, cctx in self.call_sites(mod, owner):
@@ -1108,6 +1378,11 @@ def _argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | 
             return arg.value
     positional = [a for a in call.args if a.keyword is None and not a.star]
     return positional[index].value if 0 <= index < len(positional) else None
+
+
+def _is_static(fn: cst.FunctionDef) -> bool:
+    """A `@staticmethod`: called as `self.f(a, b)`, its first parameter is `a`, not the receiver."""
+    return any(isinstance(d.decorator, cst.Name) and d.decorator.value == "staticmethod" for d in fn.decorators)
 
 
 def _is_false(expr: cst.BaseExpression) -> bool:

@@ -15,7 +15,7 @@ from functools import cached_property
 import libcst as cst
 
 from graphlint.engine.digraph import DiGraph
-from graphlint.engine.flow import Context, Cut, FlowGraph, Node, Sink
+from graphlint.engine.flow import Context, Cut, FlowGraph, KeySelection, Node, Sink
 from graphlint.engine.tree import walk
 from graphlint.engine.values import Kind, ValueModel
 
@@ -31,6 +31,18 @@ class DroppedTerm:
     owners: tuple[Node, ...]  # trainable owners that reach this term cleanly and no backward() cleanly
     total: Node | None  # a value that sums this term with a back-propagated one: backward() was called on a part of it
     sink: "Sink | None"  # that backward() call
+    selection: KeySelection | None = None  # the comprehension that reads the term's dict by other keys only
+    output: bool = False  # the term is a part of what a function returns (`forward()[1]`), not a loss
+
+
+@dataclass(frozen=True)
+class OverwrittenLoss:
+    """`for name, logits in outputs.items(): loss = criterion(logits, ...)` then `loss.backward()` after the loop:
+    each iteration replaces the loss, so only the last item's layers get a gradient."""
+
+    assignment: cst.Assign  # `loss = ...` in the loop body
+    loop: cst.For
+    sink: Sink  # the backward() after the loop
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,23 @@ class LossFlow:
     @cached_property
     def reaches_loss_cleanly(self) -> set[Node]:
         return {n for n, cuts in self.cuts_to_loss.items() if cuts == 0}
+
+    def computed_from(self, node: Node) -> dict[Node, int]:
+        """Values computed from a node without a cut (`total = cls_loss + box_loss`), not the containers or names
+        that merely hold it (a dict of losses, a returned tuple) nor elements unpacked from such a container."""
+        found, seen = {}, {(node, False)}  # in the order found: nearest first
+        queue = deque(seen)
+        while queue:
+            current, computed = queue.popleft()
+            for succ in self.graph.successors(current):
+                edge = self.graph.edges[current, succ]
+                state = (succ, computed or not edge["alias"])
+                if edge["cut"] is None and not edge["held"] and state not in seen:
+                    seen.add(state)
+                    queue.append(state)
+                    if state[1]:
+                        found.setdefault(succ, len(found))
+        return found
 
     def clean_descendants(self, node: Node) -> set[Node]:
         seen = {node}
@@ -216,14 +245,55 @@ class LossFlow:
         """
         if not self.flow.sinks:
             return []
-        dropped = [t for t in self.loss_terms if t not in self.cuts_to_loss and self._fully_followed(t)]
+        outputs = self.dropped_outputs
+        dropped = [t for t in self.loss_terms + outputs if t not in self.cuts_to_loss and self._fully_followed(t)]
         result = []
         for term in dropped:
             owners = tuple(o for o in self.owners if self.cuts_to_loss.get(o) != 0 and self.expected_to_train(o)
-                           and term in self.clean_descendants(o))
+                           and o in self.parts_of_trained_models and term in self.clean_descendants(o))
             if owners:
-                total = self._total_holding(self.clean_descendants(term))
-                result.append(DroppedTerm(term, owners, *(total or (None, None))))
+                total = self._total_holding(self.computed_from(term))
+                reached = self.clean_descendants(term)
+                selection = next((k for k in self.flow.key_selections if k.dicts & reached), None)
+                result.append(DroppedTerm(term, owners, *(total or (None, None)), selection, term in outputs))
+        return result
+
+    @cached_property
+    def dropped_outputs(self) -> list[Node]:
+        """Parts of what a function returns (a tuple's element, a dict's entry) that reach no backward() while another
+        part of the same return does: `logits, aux = forward(x)` read by a loss helper that keeps `out[0]`."""
+        parts: dict[tuple, list[Node]] = {}
+        for node in self.graph.nodes:
+            if node[0] == "ret" and len(node) == 3:
+                parts.setdefault(node[:2], []).append(node)
+        found = []
+        for siblings in parts.values():
+            if any(p in self.reaches_loss_cleanly for p in siblings):
+                found += [p for p in siblings if p[2] != "other" and p not in self.cuts_to_loss]
+        if found:  # a returned loss term is reported as that term
+            carried = set().union(*(self.clean_descendants(t) for t in self.loss_terms))
+            found = [p for p in found if p not in carried]
+        return found
+
+    @cached_property
+    def parts_of_trained_models(self) -> set[Node]:
+        """Layers of a model (or of one optimizer's parameters) some *other* layer of which reaches a training
+        backward() cleanly: that model is being trained, so a head of it left out of the loss is a fault. A model
+        none of whose layers is back-propagated (evaluated, or trained by a step the file cannot see) says nothing
+        about its terms."""
+        trained = self.reaches_loss_cleanly
+        models = {n for n, d in self.graph.nodes(data=True) if d.get("kind") in ("instance", "owner")} | \
+            {n for n in self.graph.nodes if n[0] == "class"}
+        groups = [self.flow.members(model) - {model} for model in models]
+        groups += [held for held in map(self.coverage_of, self.flow.optimizers) if held]  # trained together
+        result: set[Node] = set()
+        for layers in groups:
+            if len(layers) < 2 or not layers & trained:
+                continue
+            for layer in layers - trained:
+                inner = self.flow.members(layer)
+                if (layers - inner) & trained:
+                    result.add(layer)
         return result
 
     @cached_property
@@ -235,24 +305,111 @@ class LossFlow:
     def _fully_followed(self, term: Node) -> bool:
         """Everywhere the term goes (without a cut) is a value we follow to its end."""
         for node in self.clean_descendants(term):
-            if node[0] == "attr" or node[0] == "ret" and not any(True for _ in self.graph.successors(node)):
-                return False
-            if any(self.graph.edges[node, succ]["held"] for succ in self.graph.successors(node)):
-                return False
+            if node[0] == "attr" or node[0] == "ret" and not any(True for _ in self.graph.successors(node[:2])):
+                return False  # (a part of a return that callers read whole or by other parts is followed)
+            if any(self.graph.edges[node, succ]["held"] and succ[0] != "part" for succ in self.graph.successors(node)):
+                return False  # (an element unpacked from it is followed like any value)
         return True
 
-    def _total_holding(self, reached: set[Node]):
-        """(a named value computed from this term and from a back-propagated loss, that backward() call) or None."""
+    def _total_holding(self, reached: dict[Node, int]):
+        """(a named value computed from this term and from a back-propagated loss, that backward() call) or None;
+        ``reached``: the values computed from the term, nearest first."""
         for sink in self.flow.sinks:
             for loss in self.graph.predecessors(sink.node):
-                shared = [n for n in reached & self.clean_descendants(loss) if self._is_definition(n)]
+                shared = [n for n in reached.keys() & self.clean_descendants(loss) if self._is_definition(n)]
                 if shared:
                     return min(shared, key=lambda n: self.flow.label(n)), sink
+        for sink in self.flow.sinks:  # the total was made where the terms were (a helper returns both)
+            loss = sink.module.code(sink.loss) if sink.loss is not None else None
+            for term in self._terms_reaching(sink.node):  # (not an earlier value of the name back-propagated)
+                shared = [n for n in reached.keys() & self.computed_from(term).keys()
+                          if self._is_definition(n) and self.flow.label(n) != loss]
+                if shared:
+                    return min(shared, key=reached.__getitem__), sink  # the total itself, not what holds it
         return None
 
+    def _terms_reaching(self, sink: Node) -> list[Node]:
+        """Loss terms that reach a backward() without a cut."""
+        seen, queue = {sink}, deque([sink])
+        while queue:
+            node = queue.popleft()
+            for pred in self.graph.predecessors(node):
+                if pred not in seen and self.graph.edges[pred, node]["cut"] is None:
+                    seen.add(pred)
+                    queue.append(pred)
+        return [n for n in self.loss_terms if n in seen]
+
     def _is_definition(self, node: Node) -> bool:
-        """One assignment of a name (not the name's summary over all its assignments, nor a parameter)."""
-        return node[0] == "var" and self.graph.nodes[node].get("defined_at") is not None
+        """One assignment of a name (not the name's summary over all its assignments, a parameter, nor a loop's
+        variable, which holds one item of a container at a time)."""
+        return node[0] == "var" and isinstance(self.graph.nodes[node].get("defined_at"),
+                                               (cst.Assign, cst.AugAssign, cst.AnnAssign))
+
+    # -- a loss replaced on each iteration of a loop over heads ------------------------------------
+    @cached_property
+    def overwritten_losses(self) -> list[OverwrittenLoss]:
+        result = []
+        for sink in self.flow.sinks:
+            if not isinstance(sink.loss, cst.Name) or sink.node not in self.training_sink_nodes:
+                continue
+            found = self._loop_overwriting(sink)
+            if found is not None:
+                result.append(found)
+        return result
+
+    def _loop_overwriting(self, sink: Sink) -> OverwrittenLoss | None:
+        """The loop just before the backward() (in the same block, the name not assigned in between) that
+        assigns the loss anew on every iteration from the loop's item, items that layers compute."""
+        mod, name = sink.module, sink.loss.value
+        stmt = next((a for a in mod.ancestors(sink.site) if isinstance(a, cst.SimpleStatementLine)), None)
+        block = mod.parent(stmt) if stmt is not None else None
+        if not isinstance(block, (cst.IndentedBlock, cst.Module)):
+            return None
+        before = list(block.body)[:list(block.body).index(stmt)]
+        for previous in reversed(before):
+            if isinstance(previous, cst.For):
+                return self._overwrites(previous, name, sink)
+            if name in _assigned_names(previous):
+                return None
+        return None
+
+    def _overwrites(self, loop: cst.For, name: str, sink: Sink) -> OverwrittenLoss | None:
+        mod = sink.module
+        body = loop.body.body if isinstance(loop.body, cst.IndentedBlock) else ()
+        if loop.orelse is not None or any(True for _ in walk(loop.body, cst.Break)) or \
+                any(n.value == name for n in walk(loop.body, cst.Name) if not mod.is_written(n)):
+            return None  # left early, or the loss is read (accumulated, back-propagated) in the loop
+        assignments = [small for line in body if isinstance(line, cst.SimpleStatementLine) for small in line.body
+                       if isinstance(small, cst.Assign) and len(small.targets) == 1 and
+                       isinstance(small.targets[0].target, cst.Name) and small.targets[0].target.value == name]
+        if len(assignments) != 1 or sum(name in _assigned_names(s) for s in body) != 1:
+            return None  # assigned under a condition, or more than once
+        assignment = assignments[0]
+        items = {n for n in self.graph.nodes if n[0] == "var" and len(n) == 4 and n[3] == id(loop)} | \
+            self._indexed_containers(loop, assignment, mod)
+        loss = {n for n in self.graph.nodes if n[0] == "var" and len(n) == 4 and n[2] == name and n[3] == id(assignment)}
+        if not items or not loss or not any(loss & self.clean_descendants(i) for i in items):
+            return None  # the loss is not computed from the loop's item
+        if not any(self.expected_to_train(o) and items & self.clean_descendants(o) for o in self.owners):
+            return None  # the items are not layers' outputs (nor layers): a loop over batches, steps, samples
+        return OverwrittenLoss(assignment, loop, sink)
+
+    def _indexed_containers(self, loop: cst.For, assignment: cst.Assign, mod) -> set[Node]:
+        """`for i in range(n_heads): loss = criterion(outputs[i], ...)`: the containers the loop's index reads, whose
+        items are then the loop's items."""
+        if not (isinstance(loop.target, cst.Name) and isinstance(loop.iter, cst.Call) and
+                isinstance(loop.iter.func, cst.Name) and loop.iter.func.value == "range"):
+            return set()
+        found = set()
+        for sub in walk(assignment.value, cst.Subscript):
+            index = sub.slice[0].slice if len(sub.slice) == 1 else None
+            if isinstance(index, cst.Index) and isinstance(index.value, cst.Name) and \
+                    index.value.value == loop.target.value and isinstance(sub.value, cst.Name):
+                scope = mod.scopes.lookup(sub.value)
+                node = ("var", id(scope), sub.value.value) if scope is not None else None
+                if node in self.graph:
+                    found |= self.flow.versions(node)
+        return found
 
     # -- cuts --------------------------------------------------------------------------------------
     @cached_property
@@ -389,3 +546,12 @@ def _only_called(calls, attr: Node) -> bool:
                 continue
             return False
     return True
+
+
+def _assigned_names(stmt: cst.CSTNode) -> set[str]:
+    """Names a statement assigns anywhere inside it (plain, augmented, annotated, loop and `with` targets)."""
+    found = set()
+    for node in walk(stmt, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.AsName)):
+        target = node.name if isinstance(node, cst.AsName) else node.target
+        found |= {n.value for n in walk(target, cst.Name)}
+    return found

@@ -24,7 +24,7 @@ class RuleInfo:
     category: str
     severity: Severity
     summary: str
-    # A preview rule is off unless selected by its code (`--select GL304`): its precision on real training code
+    # A preview rule is off unless selected by its code (`--select GL3xx`): its precision on real training code
     # is not yet at the bar every default rule meets (benchmarks/real_code.py).
     preview: bool = False
 
@@ -76,9 +76,11 @@ RULES: tuple[RuleInfo, ...] = (
              "A layer is used only under a comparison that never holds (a config value spelled differently, or a "
              "default the file decides)."),
     RuleInfo("GL304", "loss-term-never-backpropagated", "unused-param", W,
-             "A loss term is computed (and perhaps logged) but left out of the loss that backward() is called on.",
-             preview=True),
-    RuleInfo("GL305", "layer-only-in-uncalled-method", "unused-param", W,
+             "A loss term is computed (and perhaps logged) but left out of the loss that backward() is called on."),
+    RuleInfo("GL305", "loss-overwritten-in-loop", "unused-param", W,
+             "A loop over heads' outputs assigns the loss anew on each iteration and backward() after the loop sees "
+             "only the last one, so the other heads never train."),
+    RuleInfo("GL306", "layer-only-in-uncalled-method", "unused-param", W,
              "A layer reaches a loss only through a subclass method that nothing calls: the base class's loop calls "
              "another hook (its own), so the layer never trains."),
     RuleInfo("GL401", "graph-kept-across-iterations", "graph-retention", W,

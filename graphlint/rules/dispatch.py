@@ -120,7 +120,7 @@ MODULE_CALLBACKS = frozenset({"forward", "extra_repr"})
 
 @register
 class LayerOnlyInUncalledMethod(Rule):
-    code = "GL305"
+    code = "GL306"
 
     def check(self, analysis) -> Iterator[Report]:
         flow, mod, losses = analysis.flow, analysis.module, analysis.losses

@@ -133,7 +133,7 @@ def test_no_visible_loop_no_finding(tmp_path):
     assert "GL207" not in rules(findings(tmp_path))
 
 
-# -- a subclass method the base loop never calls (GL305) -------------------------------------------------------------
+# -- a subclass method the base loop never calls (GL306) -------------------------------------------------------------
 
 MODEL = '''
 import torch.nn as nn
@@ -197,7 +197,7 @@ def test_subclass_loss_method_with_another_name_than_the_base_hook(tmp_path):
     """Model, base loop and subclass in three files; the tuple the forward returns is followed element by element."""
     write(tmp_path, {"model.py": MODEL, "loop.py": LOOP, "train.py": SCRIPT.format(name="compute_loss", caller="")})
     found = findings(tmp_path)
-    assert ("GL305", "model.py", 10) in found
+    assert ("GL306", "model.py", 10) in found
 
 
 @pytest.mark.parametrize("name, caller", [
@@ -206,14 +206,14 @@ def test_subclass_loss_method_with_another_name_than_the_base_hook(tmp_path):
 ])
 def test_overridden_or_called_method_is_silent(tmp_path, name, caller):
     write(tmp_path, {"model.py": MODEL, "loop.py": LOOP, "train.py": SCRIPT.format(name=name, caller=caller)})
-    assert "GL305" not in rules(findings(tmp_path))
+    assert "GL306" not in rules(findings(tmp_path))
 
 
 def test_a_framework_base_calls_hooks_we_cannot_see(tmp_path):
     write(tmp_path, {"model.py": MODEL, "loop.py": LOOP.replace("class Trainer:", "import lightning as L\n\n\n"
                                                                 "class Trainer(L.LightningModule):"),
                      "train.py": SCRIPT.format(name="training_step", caller="")})
-    assert "GL305" not in rules(findings(tmp_path))
+    assert "GL306" not in rules(findings(tmp_path))
 
 
 # -- forward hooks whose return replaces the module's output (GL101) -------------------------------------------------
