@@ -156,6 +156,8 @@ class FlowGraph:
         self.non_autograd_updates: list[Value] = []  # objects updated outside autograd (EMA / target nets)
         self.frozen: list[tuple[Value, cst.CSTNode, ModuleAnalysis]] = []
         self.accumulations: list[Accumulation] = []  # `total += x`, `outputs.append(x)`
+        # function key -> the calls that entered it, as resolved (a module's forward from `model(x)`, `__call__`)
+        self.entered: dict[str, list[tuple[cst.Call, Context]]] = {}
         self._done: set[str] = set()
         self._recorded: set[tuple] = set()
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
@@ -188,6 +190,8 @@ class FlowGraph:
                 node = self.define(param.name, ctx, "param")
                 if param.default is not None:
                     self._flow(self.eval(param.default, ctx), node, ctx)
+            for param in _star_parameters(fn):
+                self.define(param.name, ctx, "param")
         self._block(body, ctx)
         if fn is not None and cls is not None and fn.name.value == "training_step" and any(
                 b in names.LIGHTNING_BASES for b in cls.bases):
@@ -254,7 +258,7 @@ class FlowGraph:
         entry = dict(ctx.env)
         for _ in range(2):
             if isinstance(stmt, cst.For):
-                self._assign(stmt.target, self.eval(stmt.iter, ctx), ctx, stmt)
+                self._assign(stmt.target, self._iteration(stmt.target, stmt.iter, ctx), ctx, stmt)
             else:
                 self.eval(stmt.test, ctx)
             self._suite(stmt.body, ctx)
@@ -263,6 +267,13 @@ class FlowGraph:
             ctx.env.update(merged)
         if stmt.orelse:
             self._suite(stmt.orelse.body, ctx)
+
+    def _iteration(self, target: cst.BaseExpression, iterable: cst.BaseExpression, ctx: Context) -> Value:
+        """What one iteration of `for target in iterable` binds: in `for k, v in d.items()` and `for i, x in
+        enumerate(xs)` the second name is what the container holds, the first a key or a count."""
+        value = self.eval(iterable, ctx)
+        return Value(value.alias, value.derive, (EMPTY, _contents(value))) if _pairs(target, iterable, ctx.module) \
+            else value
 
     def _suite(self, suite: cst.BaseSuite, ctx: Context) -> None:
         self._block(suite.body if isinstance(suite, cst.IndentedBlock) else [suite], ctx)
@@ -279,6 +290,11 @@ class FlowGraph:
     def _small(self, small: cst.CSTNode, ctx: Context) -> None:
         if isinstance(small, cst.Assign):
             value = self.eval(small.value, ctx)
+            added = _added_terms(small.targets[0].target, small.value) if len(small.targets) == 1 else []
+            if added:  # `ema = beta * ema + (1 - beta) * loss`: a running value carried from one pass to the next
+                terms = tuple((term, self.eval(term, ctx)) for term in added)
+                self._record("accumulation", small, lambda: self.accumulations.append(
+                    Accumulation(small, small.targets[0].target, value, ctx, terms)))
             for target in small.targets:
                 self._assign(target.target, value, ctx, small)
         elif isinstance(small, cst.AnnAssign) and small.value is not None:
@@ -504,7 +520,7 @@ class FlowGraph:
     def _eval_comprehension(self, expr, ctx) -> Value:
         comp = expr.for_in
         while comp is not None:
-            self._assign(comp.target, self.eval(comp.iter, ctx), ctx, expr)
+            self._assign(comp.target, self._iteration(comp.target, comp.iter, ctx), ctx, expr)
             for cond in comp.ifs:
                 self.eval(cond.test, ctx)
             comp = comp.inner_for_in
@@ -680,6 +696,9 @@ class FlowGraph:
         if bound is not None and positional:
             self._flow(bound, params[positional[0]], ctx)
             positional = positional[1:]
+        star_arg, star_kwarg = (self.var_node(p.name, fn_ctx) + ("param",) if p is not None else None
+                                for p in _star_parameters(fn, separately=True))
+        self._record("entered", call, lambda: self.entered.setdefault(key, []).append((call, ctx)))
         for i, arg in enumerate(call.args):
             if arg.keyword is not None:
                 name = arg.keyword.value
@@ -687,10 +706,14 @@ class FlowGraph:
                 continue
             elif i < len(positional):
                 name = positional[i]
-            else:
+            else:  # gathered by `*args`: its elements are what was passed
+                if star_arg is not None:
+                    self._flow(args[i], star_arg, ctx)
                 continue
             if name in params:
                 self._flow(args[i], params[name], ctx)
+            elif star_kwarg is not None:  # gathered by `**kwargs`: its values are what was passed
+                self._flow(args[i], star_kwarg, ctx)
         if not result:
             return EMPTY
         result = self._call_node(call, ctx, EMPTY)
@@ -785,7 +808,9 @@ class FlowGraph:
                 found = self.class_of(value, vctx, depth + 1)
                 if found is not None:
                     return found
-            return None
+            return self._loop_variable_class(expr, ctx, depth)
+        if isinstance(expr, cst.Subscript):  # `self.meters[name]`: an element of a container
+            return self.element_class(expr.value, ctx, depth + 1)
         if isinstance(expr, cst.Attribute):
             if self.knowledge.matches("returns.same-object", (), expr.attr.value):
                 return None
@@ -815,6 +840,62 @@ class FlowGraph:
                         cls = self.class_of(ret.value, fctx, depth + 1)
                         if cls is not None:
                             return cls
+        return None
+
+    def element_class(self, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> ClassInfo | None:
+        """The class (defined in the analysed files) of what a container holds: `[Meter(), Meter()]`,
+        `{"loss": Meter()}`, `defaultdict(Meter)`, a name or `self.<attr>` bound to one, or a parameter given one."""
+        if depth > self.MAX_INFERENCE_DEPTH:
+            return None
+        if isinstance(expr, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
+            items = [el.value for el in expr.elements if isinstance(el, (cst.Element, cst.DictElement))]
+            return next(filter(None, (self.class_of(item, ctx, depth + 1) for item in items)), None)
+        if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp)):
+            return self.class_of(expr.elt, ctx, depth + 1)
+        if isinstance(expr, cst.DictComp):
+            return self.class_of(expr.value, ctx, depth + 1)
+        if isinstance(expr, cst.Name):
+            return next(filter(None, (self.element_class(v, c, depth + 1) for v, c in self.assigned_values(expr, ctx))), None)
+        if isinstance(expr, cst.Attribute):
+            owner = self.class_of(expr.value, ctx, depth + 1)
+            if owner is None:
+                return None
+            return next(filter(None, (self.element_class(v, Context(owner.module, m, owner), depth + 1)
+                                      for v, m in owner.attr_values.get(expr.attr.value, ()))), None)
+        if isinstance(expr, cst.Call) and expr.args:
+            qualified = ctx.module.qualified(expr)
+            first = expr.args[0].value
+            if "collections.defaultdict" in qualified:  # defaultdict(Meter), defaultdict(lambda: Meter())
+                factory = first.body if isinstance(first, cst.Lambda) else first
+                found = self.definition(factory, ctx) if not isinstance(first, cst.Lambda) else None
+                return found if isinstance(found, ClassInfo) else self.class_of(factory, ctx, depth + 1) \
+                    if isinstance(first, cst.Lambda) else None
+            if self.knowledge.matches("returns.regrouped", qualified) or \
+                    self.knowledge.matches("modules.containers", qualified):  # list(meters), nn.ModuleList(blocks)
+                return self.element_class(first, ctx, depth + 1)
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+                expr.func.attr.value == "values" and not expr.args:  # meters.values()
+            return self.element_class(expr.func.value, ctx, depth + 1)
+        return None
+
+    def _loop_variable_class(self, name: cst.Name, ctx: Context, depth: int) -> ClassInfo | None:
+        """For the name a `for` loop binds: the class of the elements it goes over (`for cb in self.callbacks`,
+        `for name, meter in meters.items()`)."""
+        mod = ctx.module
+        for binding in mod.scopes.bindings(name):
+            node, loop = binding.node, mod.parent(binding.node)
+            if isinstance(loop, cst.For) and loop.target is node:
+                found = self.element_class(loop.iter, ctx, depth + 1)
+            elif isinstance(loop, cst.Element) and isinstance(mod.parent(loop), cst.Tuple) and \
+                    isinstance(mod.parent(mod.parent(loop)), cst.For):
+                target, loop = mod.parent(loop), mod.parent(mod.parent(loop))
+                found = self.element_class(_pair_container(loop.iter), ctx, depth + 1) \
+                    if loop.target is target and _pairs(target, loop.iter, mod) and target.elements[1].value is node \
+                    else None
+            else:
+                continue
+            if found is not None:
+                return found
         return None
 
     def assigned_values(self, name: cst.Name, ctx: Context):
@@ -922,6 +1003,52 @@ class FlowGraph:
         return result
 
 
+def _added_terms(target: cst.BaseExpression, value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """For `x = beta * x + (1 - beta) * y` (a name or `self.<attr>`, either arm of a conditional): the terms added
+    to the carried `x` (`(1 - beta) * y`); empty when `x` is not carried by arithmetic (`x = f(x)`,
+    `x = 0.9 * x.detach() + y`) or nothing is added to it."""
+    if not (isinstance(target, cst.Name) or isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)):
+        return []
+    terms: list[cst.BaseExpression] = []
+    pending = [value]
+    while pending:
+        expr = pending.pop()
+        if isinstance(expr, cst.IfExp):
+            pending += [expr.body, expr.orelse]
+        elif isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Add, cst.Subtract)):
+            pending += [expr.left, expr.right]
+        else:
+            terms.append(expr)
+    carried = [t for t in terms if _carries(t, target)]
+    return [t for t in terms if not _carries(t, target)] if carried else []
+
+
+def _carries(expr: cst.BaseExpression, target: cst.BaseExpression) -> bool:
+    """``expr`` is ``target`` scaled by arithmetic (`beta * x`, `-x`, `x / 2`), not passed through a call."""
+    if isinstance(expr, cst.BinaryOperation):
+        return _carries(expr.left, target) or _carries(expr.right, target)
+    if isinstance(expr, cst.UnaryOperation):
+        return _carries(expr.expression, target)
+    if isinstance(expr, cst.Name) and isinstance(target, cst.Name):
+        return expr.value == target.value
+    return isinstance(expr, cst.Attribute) and isinstance(target, cst.Attribute) and expr.attr.value == target.attr.value \
+        and isinstance(expr.value, cst.Name) and isinstance(target.value, cst.Name) and expr.value.value == target.value.value
+
+
+def _pairs(target: cst.BaseExpression, iterable: cst.BaseExpression, mod: ModuleAnalysis) -> bool:
+    """`for k, v in d.items()` or `for i, x in enumerate(xs)`: a key or count, then what the container holds."""
+    if not (isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2 and isinstance(iterable, cst.Call)):
+        return False
+    if isinstance(iterable.func, cst.Attribute):
+        return iterable.func.attr.value == "items" and not iterable.args
+    return len(iterable.args) == 1 and "builtins.enumerate" in mod.qualified(iterable)
+
+
+def _pair_container(iterable: cst.Call) -> cst.BaseExpression:
+    """The container `d.items()` or `enumerate(xs)` goes over."""
+    return iterable.func.value if isinstance(iterable.func, cst.Attribute) else iterable.args[0].value
+
+
 def _merge(a: dict, b: dict) -> dict:
     """Definitions reaching a join point: a name defined on only one side keeps its summary (both may reach)."""
     return {k: a[k] | b[k] for k in a.keys() & b.keys()}
@@ -953,6 +1080,13 @@ def _inputs_argument(call: cst.Call, ctx: Context) -> tuple[cst.BaseExpression, 
 def _parameters(fn: cst.FunctionDef) -> list[cst.Param]:
     p = fn.params
     return list(p.posonly_params) + list(p.params) + list(p.kwonly_params)
+
+
+def _star_parameters(fn: cst.FunctionDef, separately: bool = False) -> list:
+    """`*args` and `**kwargs` of a function: those it has, or (``separately``) both places, None where absent."""
+    star = fn.params.star_arg if isinstance(fn.params.star_arg, cst.Param) else None
+    found = [star, fn.params.star_kwarg]
+    return found if separately else [p for p in found if p is not None]
 
 
 def _argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:

@@ -1,13 +1,15 @@
 """Graphs kept alive across training iterations."""
 from __future__ import annotations
 
+from collections import deque
 from typing import Iterator
 
 import libcst as cst
 
+from graphlint.engine.flow import function_key
 from graphlint.engine.tree import walk
 from graphlint.engine.values import Kind
-from graphlint.rules import Report, Rule, register
+from graphlint.rules import Related, Report, Rule, register
 
 
 @register
@@ -15,73 +17,167 @@ class GraphKeptAcrossIterations(Rule):
     code = "GL401"
 
     def check(self, analysis) -> Iterator[Report]:
-        flow, losses, values = analysis.flow, analysis.losses, analysis.values
+        flow, values = analysis.flow, analysis.values
         training_loops = analysis.steps.training_loops
+        backpropagated = None
         for acc in flow.accumulations:
             if not any(values.kind(expr, acc.ctx, value) is Kind.GRAPH for expr, value in acc.added):
                 continue
             mod = acc.ctx.module
-            target_nodes = flow.versions(flow.var_node(acc.target, acc.ctx)) if isinstance(acc.target, cst.Name) \
-                else flow.eval(acc.target, acc.ctx).nodes
-            if target_nodes & losses.reaches_loss:
+            container = _container(acc.target)
+            if backpropagated is None:
+                backpropagated = _backpropagated(flow)
+            target_nodes = flow.versions(flow.var_node(container, acc.ctx)) if isinstance(container, cst.Name) \
+                else flow.eval(container, acc.ctx).nodes
+            if target_nodes & backpropagated:
                 continue  # accumulated on purpose, then backpropagated (gradient accumulation by summing)
-            if not (self._persistent_attribute(acc, mod, training_loops, flow) or
-                    self._outlives_loop(acc, mod, training_loops, flow)):
+            layer = _module_state(acc)
+            if layer:
+                kept = _kept_by_module(acc, flow)
+            else:
+                kept = _persistent_attribute(acc, mod, training_loops, flow) or \
+                    _outlives_loop(acc, mod, training_loops, flow)
+            if not kept:
                 continue
-            what = mod.code(acc.site)
-            yield Report(acc.site, f"`{what}` keeps a tensor that still carries its autograd graph, so every "
-                         "iteration's graph stays in memory and usage grows each step. Accumulate `loss.item()` or "
-                         "`loss.detach()` instead.", module=mod)
+            graph = next(mod.code(expr) for expr, value in acc.added if values.kind(expr, acc.ctx, value) is Kind.GRAPH)
+            yield Report(acc.site, f"`{mod.code(acc.site)}` keeps `{graph}`, a tensor that still carries its autograd "
+                         "graph, in state that outlives the training iteration, so every iteration's graph stays in "
+                         "memory and usage grows each step. Keep its `.item()` or `.detach()` instead.",
+                         _handed_over(acc, flow, values, training_loops, layer), module=mod)
 
-    @staticmethod
-    def _persistent_attribute(acc, mod, training_loops, flow) -> bool:
-        """`self.total += x` outside forward(), where it happens every iteration: in a training loop, in a step
-        hook (`training_step`, `on_train_batch_end`), or in a method called from a loop. The object outlives
-        the step; a one-off setup method keeping something is not an iteration's graph, nor a list the method
-        makes afresh on every call (`self.predictions = []` before its loop)."""
-        target = acc.target
+
+def _container(target: cst.BaseExpression) -> cst.BaseExpression:
+    """What keeps an accumulated value: `self.history` for `self.history[name].append(v)`."""
+    while isinstance(target, cst.Subscript):
+        target = target.value
+    return target
+
+
+def _self_attribute(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self"
+
+
+def _backpropagated(flow) -> set:
+    """Nodes whose value a gradient computation starts from, through what they compute or are (cuts included:
+    `total += loss` then `total.backward()`), not through what a library call may merely hold (a replay
+    buffer's items drawn by `random.choices` become the next batch's inputs, not the loss's terms)."""
+    graph = flow.graph
+    found = {s.node for s in flow.sinks}
+    queue = deque(found)
+    while queue:
+        current = queue.popleft()
+        for pred in graph.predecessors(current):
+            if pred not in found and not graph.edges[pred, current]["held"]:
+                found.add(pred)
+                queue.append(pred)
+    return found
+
+
+def _persistent_attribute(acc, mod, training_loops, flow) -> bool:
+    """`self.total += x` outside forward(), where it happens every iteration: in a training loop, in a step
+    hook (`training_step`, `on_train_batch_end`), or in a method called from a loop. The object outlives
+    the step; a one-off setup method keeping something is not an iteration's graph, nor a list the method
+    makes afresh on every call (`self.predictions = []` before its loop)."""
+    target = _container(acc.target)
+    fn = acc.ctx.function
+    if not (_self_attribute(target) and fn is not None and fn.name.value != "__init__"):
+        return False
+    if _made_afresh(fn, target, acc.site):
+        return False
+    return any(a is t for a in mod.ancestors(acc.site) for t in training_loops) or \
+        _runs_every_iteration(flow, mod, fn)
+
+
+def _module_state(acc) -> bool:
+    """The store is in the forward() of a layer class: the layer, not a helper object, keeps the value."""
+    fn, cls = acc.ctx.function, acc.ctx.cls
+    return fn is not None and cls is not None and fn.name.value in ("forward", "__call__") and \
+        cls.node.name.value in acc.ctx.module.module_classes
+
+
+def _kept_by_module(acc, flow) -> bool:
+    """`self.attention_maps.append(weights)` in a layer's forward(): the layer lives for the whole run, so when
+    its forward runs every training iteration with grad on, each iteration's graph is added to the list -- unless
+    anything in the file empties or rebinds that attribute outside __init__ (a trainer's `.clear()`, a `reset()`),
+    or the store is conditional (a debugging switch, a cache filled only while generating)."""
+    mod, fn = acc.ctx.module, acc.ctx.function
+    target = _container(acc.target)
+    if not _self_attribute(target) or _conditional(mod, acc.site, fn):
+        return False
+    if _emptied_anywhere(acc.ctx.cls, target.attr.value, acc.site):
+        return False
+    return _runs_every_iteration(flow, mod, fn) and not _only_called_without_grad(flow, mod, fn)
+
+
+def _conditional(mod, site: cst.CSTNode, fn: cst.FunctionDef) -> bool:
+    """The store sits under an `if` of its function other than `if self.training:`."""
+    for a in mod.ancestors(site):
+        if a is fn:
+            return False
+        if isinstance(a, cst.If) and not (_self_attribute(a.test) and a.test.attr.value == "training"):
+            return True
+    return False
+
+
+def _emptied_anywhere(cls, attr: str, site: cst.CSTNode) -> bool:
+    """`<anything>.<attr>` is rebound, emptied (`.clear()`, `del x[:]`) or popped from outside __init__ in the file."""
+    mod = cls.module
+    for node in mod.all(cst.Attribute):
+        if node.attr.value != attr or any(isinstance(a, cst.FunctionDef) and a.name.value == "__init__"
+                                          for a in mod.ancestors(node)):
+            continue
+        parent = mod.parent(node)
+        if mod.is_written(node) or isinstance(parent, cst.AugAssign) and parent.target is node:
+            if not any(a is site for a in mod.ancestors(node)):
+                return True
+        if isinstance(parent, cst.Attribute) and parent.value is node and \
+                parent.attr.value in ("clear", "pop", "popleft") and isinstance(mod.parent(parent), cst.Call):
+            return True
+        if isinstance(parent, cst.Subscript) and isinstance(mod.parent(parent), cst.Del):
+            return True
+    return False
+
+
+def _outlives_loop(acc, mod, training_loops, flow) -> bool:
+    """A name that keeps growing from one training iteration to the next: a running total or a list bound
+    outside the training loop (not made afresh in its body, even around an inner loop), or a list of outputs
+    collected batch after batch (an evaluation loop without no_grad) -- not one that counts (`for i in range(k)`,
+    a differentiable top-k inside one forward) or goes over a literal handful of items."""
+    if not isinstance(acc.target, cst.Name):
+        return False
+    loops = []  # enclosing loops of this function, innermost first
+    for a in mod.ancestors(acc.site):
+        if isinstance(a, (cst.FunctionDef, cst.Lambda)):
+            break
+        if isinstance(a, (cst.For, cst.While)):
+            loops.append(a)
+    if not loops:
+        return False
+    training = next((loop for loop in loops if any(loop is t for t in training_loops)), None)
+    if training is None:
         fn = acc.ctx.function
-        if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self"
-                and fn is not None and fn.name.value not in ("forward", "__init__", "__call__")):
+        if not isinstance(acc.site, cst.Call) or not flow.sinks or fn is None or fn.name.value in ("forward", "__call__") \
+                or acc.ctx.cls is not None and acc.ctx.cls.node.name.value in mod.module_classes \
+                or _only_called_without_grad(flow, mod, fn) or not _iterates_data(loops[0]):
             return False
-        if _made_afresh(fn, target):
-            return False
-        return any(a is t for a in mod.ancestors(acc.site) for t in training_loops) or \
-            _runs_every_iteration(flow, mod, fn)
-
-    @staticmethod
-    def _outlives_loop(acc, mod, training_loops, flow) -> bool:
-        """A name that keeps growing from one training iteration to the next: a running total or a list bound
-        outside the training loop (not made afresh in its body, even around an inner loop), or a list of outputs
-        collected batch after batch (an evaluation loop without no_grad) -- not one that counts (`for i in range(k)`,
-        a differentiable top-k inside one forward) or goes over a literal handful of items."""
-        if not isinstance(acc.target, cst.Name):
-            return False
-        loops = []  # enclosing loops of this function, innermost first
-        for a in mod.ancestors(acc.site):
-            if isinstance(a, (cst.FunctionDef, cst.Lambda)):
-                break
-            if isinstance(a, (cst.For, cst.While)):
-                loops.append(a)
-        if not loops:
-            return False
-        training = next((loop for loop in loops if any(loop is t for t in training_loops)), None)
-        if training is None:
-            fn = acc.ctx.function
-            if not isinstance(acc.site, cst.Call) or not flow.sinks or fn is None or fn.name.value in ("forward", "__call__") \
-                    or acc.ctx.cls is not None and acc.ctx.cls.node.name.value in mod.module_classes \
-                    or _only_called_without_grad(flow, mod, fn) or not _iterates_data(loops[0]):
-                return False
-        name = acc.target.value
-        # a worklist (`stack.extend(...)` and `stack.pop()` in one loop) does not grow with the iterations
-        worklist = any(isinstance(c.func, cst.Attribute) and c.func.attr.value in ("pop", "popleft") and
-                       isinstance(c.func.value, cst.Name) and c.func.value.value == name for c in walk(loops[0], cst.Call))
-        return not _made_afresh(training or loops[0], acc.target) and not worklist
+    name = acc.target.value
+    # a worklist (`stack.extend(...)` and `stack.pop()` in one loop) does not grow with the iterations
+    worklist = any(isinstance(c.func, cst.Attribute) and c.func.attr.value in ("pop", "popleft") and
+                   isinstance(c.func.value, cst.Name) and c.func.value.value == name for c in walk(loops[0], cst.Call))
+    return not _made_afresh(training or loops[0], acc.target, acc.site) and not worklist
 
 
 STEP_HOOK_SUFFIXES = ("_step", "_step_end", "_batch_start", "_batch_end", "_epoch_end")
 # Hooks of evaluation loops, which frameworks run without grad: by name they say nothing about training steps.
 EVAL_HOOK_PREFIXES = ("validation_", "val_", "test_", "predict_", "on_validation_", "on_test_", "on_predict_")
+
+
+def _callers(flow, mod, fn) -> list:
+    """The calls of ``fn``: those the flow analysis resolved to it (`model(x)` runs forward, `smoother(loss)`
+    a `__call__`), and calls by its name in the main file."""
+    resolved = flow.entered.get(function_key(mod, fn), [])
+    seen = {id(call) for call, _ in resolved}
+    return resolved + [(call, ctx) for call, ctx in flow.call_sites(mod, fn) if id(call) not in seen]
 
 
 def _runs_every_iteration(flow, mod, fn, depth: int = 0) -> bool:
@@ -90,7 +186,7 @@ def _runs_every_iteration(flow, mod, fn, depth: int = 0) -> bool:
         return True
     if depth > 2:
         return False
-    for call, ctx in flow.call_sites(mod, fn):
+    for call, ctx in _callers(flow, mod, fn):
         if any(isinstance(a, (cst.For, cst.While)) for a in ctx.module.ancestors(call)):
             return True
         if ctx.function is not None and _runs_every_iteration(flow, ctx.module, ctx.function, depth + 1):
@@ -98,31 +194,71 @@ def _runs_every_iteration(flow, mod, fn, depth: int = 0) -> bool:
     return False
 
 
+def _handed_over(acc, flow, values, training_loops, layer: bool, depth: int = 3) -> tuple[Related, ...]:
+    """Where the training code hands the graph-carrying value to the helper that keeps it: the nearest call on
+    the way up from the store that sits in a training loop (`logger.update(loss=loss)`), else the helper's
+    own caller. For a layer's own state (``layer``): the call in the training loop that runs its forward."""
+    fn = acc.ctx.function
+    if fn is None:
+        return ()
+    message = "the layer's forward runs here every training iteration" if layer else \
+        "the graph-carrying value is handed over here"
+    level, first = [(acc.ctx.module, fn)], None
+    for _ in range(depth):
+        up = []
+        for mod, callee in level:
+            for call, ctx in flow.entered.get(function_key(mod, callee), []):
+                if not layer and not any(values.kind(a.value, ctx) is Kind.GRAPH for a in call.args):
+                    continue
+                first = first or (call, ctx)
+                if any(a is t for a in ctx.module.ancestors(call) for t in training_loops):
+                    return (Related(call, message, ctx.module),)
+                if ctx.function is not None:
+                    up.append((ctx.module, ctx.function))
+        level = up
+    return (Related(first[0], message, first[1].module),) if first else ()
+
+
 def _only_called_without_grad(flow, mod, fn) -> bool:
     """Every call of ``fn`` in the file sits in a `with torch.no_grad()` block or a `@torch.no_grad()` function
     (or there is none to see)."""
     from graphlint.engine import names
 
-    sites = flow.call_sites(mod, fn)
+    sites = _callers(flow, mod, fn)
     if not sites:
         return True
-    return all(any(isinstance(a, cst.With) and any(mod.is_any(i.item, names.NO_GRAD_CONTEXTS) for i in a.items) or
-                   isinstance(a, cst.FunctionDef) and any(mod.is_any(d.decorator, names.NO_GRAD_CONTEXTS)
+    return all(any(isinstance(a, cst.With) and any(ctx.module.is_any(i.item, names.NO_GRAD_CONTEXTS) for i in a.items) or
+                   isinstance(a, cst.FunctionDef) and any(ctx.module.is_any(d.decorator, names.NO_GRAD_CONTEXTS)
                                                           for d in a.decorators)
-                   for a in mod.ancestors(call)) for call, _ in sites)
+                   for a in ctx.module.ancestors(call)) for call, ctx in sites)
 
 
-def _made_afresh(scope: cst.For | cst.While | cst.FunctionDef, target: cst.BaseExpression) -> bool:
+def _made_afresh(scope: cst.For | cst.While | cst.FunctionDef, target: cst.BaseExpression, site: cst.CSTNode) -> bool:
     """The body of a loop or function (inner loops included) binds `xs` / `self.xs` anew or empties it: `xs = []`,
-    `xs: list = []`, `xs.clear()`, `del xs[:]`."""
+    `xs: list = []`, `xs.clear()`, `del xs[:]` -- not the accumulation ``site`` itself (`ema = 0.9 * ema + loss`),
+    nor a first value given only while it is unset (`if self.value is None: self.value = loss`)."""
     body = scope.body
-    targets = [t.target for a in walk(body, cst.Assign) for t in a.targets] + [a.target for a in walk(body, cst.AnnAssign)]
+    assigns = [a for a in walk(body, cst.Assign) if a is not site and not _first_value(body, a, target)]
+    targets = [t.target for a in assigns for t in a.targets] + [a.target for a in walk(body, cst.AnnAssign)]
     if any(_same(n, target) for t in targets for n in _bound_names(t)):
         return True
     cleared = any(isinstance(c.func, cst.Attribute) and c.func.attr.value == "clear" and _same(c.func.value, target)
                   for c in walk(body, cst.Call))
     deleted = any(isinstance(d.target, cst.Subscript) and _same(d.target.value, target) for d in walk(body, cst.Del))
     return cleared or deleted
+
+
+def _first_value(body: cst.CSTNode, assign: cst.Assign, target: cst.BaseExpression) -> bool:
+    """``assign`` sits in the body of `if <target> is None:` (or `if not <target>:`)."""
+    for node in walk(body, cst.If):
+        test = node.test
+        unset = isinstance(test, cst.Comparison) and _same(test.left, target) and len(test.comparisons) == 1 and \
+            isinstance(test.comparisons[0].operator, cst.Is) and isinstance(test.comparisons[0].comparator, cst.Name) \
+            and test.comparisons[0].comparator.value == "None" or \
+            isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) and _same(test.expression, target)
+        if unset and any(a is assign for a in walk(node.body, cst.Assign)):
+            return True
+    return False
 
 
 def _same(expr: cst.BaseExpression, target: cst.BaseExpression) -> bool:
