@@ -21,7 +21,9 @@ class GraphKeptAcrossIterations(Rule):
         training_loops = analysis.steps.training_loops
         backpropagated = None
         for acc in flow.accumulations:
-            if not any(values.kind(expr, acc.ctx, value) is Kind.GRAPH for expr, value in acc.added):
+            graphs = [expr for expr, value in acc.added if values.kind(expr, acc.ctx, value) is Kind.GRAPH and
+                      not _converted_by_helper(acc, expr, flow.knowledge)]
+            if not graphs or _computed_without_grad(acc, flow):
                 continue
             mod = acc.ctx.module
             container = _container(acc.target)
@@ -33,17 +35,54 @@ class GraphKeptAcrossIterations(Rule):
                 continue  # accumulated on purpose, then backpropagated (gradient accumulation by summing)
             layer = _module_state(acc)
             if layer:
-                kept = _kept_by_module(acc, flow)
+                kept = _kept_by_module(acc, flow, analysis.losses)
             else:
                 kept = _persistent_attribute(acc, mod, training_loops, flow) or \
                     _outlives_loop(acc, mod, training_loops, flow)
             if not kept:
                 continue
-            graph = next(mod.code(expr) for expr, value in acc.added if values.kind(expr, acc.ctx, value) is Kind.GRAPH)
-            yield Report(acc.site, f"`{mod.code(acc.site)}` keeps `{graph}`, a tensor that still carries its autograd "
+            yield Report(acc.site, f"`{mod.code(acc.site)}` keeps `{mod.code(graphs[0])}`, a tensor that still carries its autograd "
                          "graph, in state that outlives the training iteration, so every iteration's graph stays in "
                          "memory and usage grows each step. Keep its `.item()` or `.detach()` instead.",
                          _handed_over(acc, flow, values, training_loops, layer), module=mod)
+
+
+def _converted_by_helper(acc, expr: cst.BaseExpression, kb) -> bool:
+    """The function that keeps the value turns a name in it into a number or a detached tensor on some path
+    before keeping it (`if isinstance(val, torch.Tensor): val = val.item()`, `v = v.detach() if torch.is_tensor(v)
+    else v`): it means to keep no graph, and which path runs is decided by the caller's types."""
+    fn = acc.ctx.function
+    if fn is None:
+        return False
+    names = {n.value for n in walk(expr, cst.Name)} if not isinstance(expr, cst.Name) else {expr.value}
+    mod = acc.ctx.module
+    for assign in walk(fn.body, cst.Assign):
+        bound = {t.target.value for t in assign.targets if isinstance(t.target, cst.Name)} & names
+        if bound and any(_cuts(call, bound, kb, mod) for call in walk(assign.value, cst.Call)):
+            return True
+    return False
+
+
+def _cuts(call: cst.Call, names: set[str], kb, mod) -> bool:
+    """`x.item()`, `x.detach().cpu()`, `float(x)` for a name ``x`` in ``names``."""
+    func = call.func
+    if isinstance(func, cst.Attribute) and (kb.matches("cuts.detach", (), func.attr.value) or
+                                            kb.matches("cuts.scalar", (), func.attr.value)):
+        root = func.value
+        while isinstance(root, (cst.Attribute, cst.Call)):
+            root = root.value if isinstance(root, cst.Attribute) else root.func
+        return isinstance(root, cst.Name) and root.value in names
+    return bool(mod.qualified(call) & {"builtins.float", "builtins.int"}) and bool(call.args) and \
+        isinstance(call.args[0].value, cst.Name) and call.args[0].value.value in names
+
+
+def _computed_without_grad(acc, flow) -> bool:
+    """`self.total += value` or `ema = 0.9 * ema + 0.1 * value` computes a new tensor; in a function that every
+    caller runs under no_grad it carries no graph, whatever it was given (keeping the given tensor itself, as
+    `append` does, would still keep its graph)."""
+    fn = acc.ctx.function
+    return not isinstance(acc.site, cst.Call) and fn is not None and bool(_callers(flow, acc.ctx.module, fn)) and \
+        _only_called_without_grad(flow, acc.ctx.module, fn)
 
 
 def _container(target: cst.BaseExpression) -> cst.BaseExpression:
@@ -82,7 +121,8 @@ def _persistent_attribute(acc, mod, training_loops, flow) -> bool:
     fn = acc.ctx.function
     if not (_self_attribute(target) and fn is not None and fn.name.value != "__init__"):
         return False
-    if _made_afresh(fn, target, acc.site):
+    if _made_afresh(fn, target, acc.site) or _made_afresh(fn, acc.target, acc.site) or \
+            _emptied_each_iteration(acc, flow, training_loops):
         return False
     return any(a is t for a in mod.ancestors(acc.site) for t in training_loops) or \
         _runs_every_iteration(flow, mod, fn)
@@ -95,18 +135,23 @@ def _module_state(acc) -> bool:
         cls.node.name.value in acc.ctx.module.module_classes
 
 
-def _kept_by_module(acc, flow) -> bool:
+def _kept_by_module(acc, flow, losses) -> bool:
     """`self.attention_maps.append(weights)` in a layer's forward(): the layer lives for the whole run, so when
     its forward runs every training iteration with grad on, each iteration's graph is added to the list -- unless
     anything in the file empties or rebinds that attribute outside __init__ (a trainer's `.clear()`, a `reset()`),
-    or the store is conditional (a debugging switch, a cache filled only while generating)."""
-    mod, fn = acc.ctx.module, acc.ctx.function
+    or the store is conditional (a debugging switch, a cache filled only while generating). A layer the file
+    never calls itself runs inside a library container (`nn.Sequential(Sparse(), ...)`): it trains when an
+    instance of it reaches a training loss."""
+    mod, fn, cls = acc.ctx.module, acc.ctx.function, acc.ctx.cls
     target = _container(acc.target)
     if not _self_attribute(target) or _conditional(mod, acc.site, fn):
         return False
-    if _emptied_anywhere(acc.ctx.cls, target.attr.value, acc.site):
+    if _emptied_anywhere(cls, target.attr.value, acc.site):
         return False
-    return _runs_every_iteration(flow, mod, fn) and not _only_called_without_grad(flow, mod, fn)
+    if _callers(flow, mod, fn):
+        return _runs_every_iteration(flow, mod, fn) and not _only_called_without_grad(flow, mod, fn)
+    return any(data.get("kind") == "instance" and data.get("cls") is cls and node in losses.reaches_loss_cleanly
+               for node, data in flow.graph.nodes(data=True))
 
 
 def _conditional(mod, site: cst.CSTNode, fn: cst.FunctionDef) -> bool:
@@ -122,20 +167,61 @@ def _conditional(mod, site: cst.CSTNode, fn: cst.FunctionDef) -> bool:
 def _emptied_anywhere(cls, attr: str, site: cst.CSTNode) -> bool:
     """`<anything>.<attr>` is rebound, emptied (`.clear()`, `del x[:]`) or popped from outside __init__ in the file."""
     mod = cls.module
-    for node in mod.all(cst.Attribute):
-        if node.attr.value != attr or any(isinstance(a, cst.FunctionDef) and a.name.value == "__init__"
-                                          for a in mod.ancestors(node)):
-            continue
-        parent = mod.parent(node)
-        if mod.is_written(node) or isinstance(parent, cst.AugAssign) and parent.target is node:
-            if not any(a is site for a in mod.ancestors(node)):
+    return any(_empties(mod, node, site) for node in mod.all(cst.Attribute) if node.attr.value == attr and not any(
+        isinstance(a, cst.FunctionDef) and a.name.value == "__init__" for a in mod.ancestors(node)))
+
+
+def _empties(mod, node: cst.Attribute, site: cst.CSTNode) -> bool:
+    """This `<x>.<attr>` (or an entry of it) is rebound, emptied (`.clear()`, `del x[:]`) or popped, other than by
+    the accumulation ``site`` itself."""
+    parent = mod.parent(node)
+    if isinstance(parent, cst.Subscript) and parent.value is node:
+        if isinstance(mod.parent(parent), cst.Del):
+            return True
+        node, parent = parent, mod.parent(parent)
+    if mod.is_written(node) or isinstance(parent, cst.AugAssign) and parent.target is node:
+        return not any(a is site for a in mod.ancestors(node))
+    return isinstance(parent, cst.Attribute) and parent.value is node and \
+        parent.attr.value in ("clear", "pop", "popleft") and isinstance(mod.parent(parent), cst.Call)
+
+
+def _emptied_each_iteration(acc, flow, training_loops) -> bool:
+    """A training loop that runs the store also empties the container every iteration: `.clear()` or a rebinding
+    of `<x>.<attr>` in its body, or a call of a method of the keeping class that does (`tracker.reset()`)."""
+    container = _container(acc.target)
+    if not _self_attribute(container) or acc.ctx.cls is None:
+        return False
+    attr, cls = container.attr.value, acc.ctx.cls
+    resetting = {name for name, method in cls.methods.items() if name != "__init__" and any(
+        _empties(cls.module, node, acc.site) for node in walk(method.body, cst.Attribute) if node.attr.value == attr)}
+    for loop, mod in _loops_running(acc, flow, training_loops):
+        for node in walk(loop.body, cst.Attribute):
+            if node.attr.value == attr and _empties(mod, node, acc.site) or node.attr.value in resetting and \
+                    isinstance(mod.parent(node), cst.Call) and mod.parent(node).func is node:
                 return True
-        if isinstance(parent, cst.Attribute) and parent.value is node and \
-                parent.attr.value in ("clear", "pop", "popleft") and isinstance(mod.parent(parent), cst.Call):
-            return True
-        if isinstance(parent, cst.Subscript) and isinstance(mod.parent(parent), cst.Del):
-            return True
     return False
+
+
+def _loops_running(acc, flow, training_loops, depth: int = 3) -> list:
+    """The innermost training loops (with their module) whose iterations run the store: around it, or around a
+    call that leads to it."""
+    def innermost(mod, node):
+        loop = next((a for a in mod.ancestors(node) if any(a is t for t in training_loops)), None)
+        return [(loop, mod)] if loop is not None else []
+
+    found = innermost(acc.ctx.module, acc.site)
+    level = [(acc.ctx.module, acc.ctx.function)] if acc.ctx.function is not None else []
+    for _ in range(depth):
+        if found:  # an outer loop (over epochs) that empties the container keeps it for a whole epoch
+            return found
+        up = []
+        for mod, fn in level:
+            for call, ctx in _callers(flow, mod, fn):
+                found += innermost(ctx.module, call)
+                if ctx.function is not None and ctx.function is not fn:
+                    up.append((ctx.module, ctx.function))
+        level = up
+    return found
 
 
 def _outlives_loop(acc, mod, training_loops, flow) -> bool:
@@ -220,17 +306,25 @@ def _handed_over(acc, flow, values, training_loops, layer: bool, depth: int = 3)
 
 
 def _only_called_without_grad(flow, mod, fn) -> bool:
-    """Every call of ``fn`` in the file sits in a `with torch.no_grad()` block or a `@torch.no_grad()` function
-    (or there is none to see)."""
+    """Every call of ``fn`` in the file sits in a `with torch.no_grad()` block or a `@torch.no_grad()` function,
+    or in a function whose own calls all do (or there is none to see)."""
+    sites = _callers(flow, mod, fn)
+    return not sites or all(_without_grad(flow, call, ctx, fn, 0) for call, ctx in sites)
+
+
+def _without_grad(flow, call, ctx, fn, depth: int) -> bool:
     from graphlint.engine import names
 
-    sites = _callers(flow, mod, fn)
-    if not sites:
+    mod = ctx.module
+    if any(isinstance(a, cst.With) and any(mod.is_any(i.item, names.NO_GRAD_CONTEXTS) for i in a.items) or
+           isinstance(a, cst.FunctionDef) and any(mod.is_any(d.decorator, names.NO_GRAD_CONTEXTS) for d in a.decorators)
+           for a in mod.ancestors(call)):
         return True
-    return all(any(isinstance(a, cst.With) and any(ctx.module.is_any(i.item, names.NO_GRAD_CONTEXTS) for i in a.items) or
-                   isinstance(a, cst.FunctionDef) and any(ctx.module.is_any(d.decorator, names.NO_GRAD_CONTEXTS)
-                                                          for d in a.decorators)
-                   for a in ctx.module.ancestors(call)) for call, ctx in sites)
+    caller = ctx.function
+    if depth >= 3 or caller is None or caller is fn:
+        return False
+    sites = _callers(flow, mod, caller)
+    return bool(sites) and all(_without_grad(flow, c, cctx, fn, depth + 1) for c, cctx in sites)
 
 
 def _made_afresh(scope: cst.For | cst.While | cst.FunctionDef, target: cst.BaseExpression, site: cst.CSTNode) -> bool:
@@ -262,9 +356,11 @@ def _first_value(body: cst.CSTNode, assign: cst.Assign, target: cst.BaseExpressi
 
 
 def _same(expr: cst.BaseExpression, target: cst.BaseExpression) -> bool:
-    """The same name, or the same `self.<attr>`."""
+    """The same name, the same `self.<attr>`, or the same entry of one (`self.history["loss"]`)."""
     if isinstance(expr, cst.Name) and isinstance(target, cst.Name):
         return expr.value == target.value
+    if isinstance(expr, cst.Subscript) and isinstance(target, cst.Subscript):
+        return _same(expr.value, target.value) and expr.slice.deep_equals(target.slice)
     return isinstance(expr, cst.Attribute) and isinstance(target, cst.Attribute) and expr.attr.value == target.attr.value \
         and isinstance(expr.value, cst.Name) and isinstance(target.value, cst.Name) and expr.value.value == target.value.value
 
