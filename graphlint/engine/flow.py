@@ -1007,7 +1007,8 @@ def _added_terms(target: cst.BaseExpression, value: cst.BaseExpression) -> list[
     """For `x = beta * x + (1 - beta) * y` (a name or `self.<attr>`, either arm of a conditional): the terms added
     to the carried `x` (`(1 - beta) * y`); empty when `x` is not carried by arithmetic (`x = f(x)`,
     `x = 0.9 * x.detach() + y`) or nothing is added to it."""
-    if not (isinstance(target, cst.Name) or isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)):
+    if not (isinstance(target, cst.Name) or isinstance(target, (cst.Attribute, cst.Subscript)) and
+            isinstance(target.value, (cst.Name, cst.Attribute))):
         return []
     terms: list[cst.BaseExpression] = []
     pending = [value]
@@ -1029,10 +1030,11 @@ def _carries(expr: cst.BaseExpression, target: cst.BaseExpression) -> bool:
         return _carries(expr.left, target) or _carries(expr.right, target)
     if isinstance(expr, cst.UnaryOperation):
         return _carries(expr.expression, target)
-    if isinstance(expr, cst.Name) and isinstance(target, cst.Name):
-        return expr.value == target.value
-    return isinstance(expr, cst.Attribute) and isinstance(target, cst.Attribute) and expr.attr.value == target.attr.value \
-        and isinstance(expr.value, cst.Name) and isinstance(target.value, cst.Name) and expr.value.value == target.value.value
+    if isinstance(target, cst.Subscript) and isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+            expr.func.attr.value == "get" and expr.args and len(target.slice) == 1 and \
+            isinstance(target.slice[0].slice, cst.Index):  # totals[k] = totals.get(k, 0) + v
+        return expr.func.value.deep_equals(target.value) and expr.args[0].value.deep_equals(target.slice[0].slice.value)
+    return expr.deep_equals(target)
 
 
 def _pairs(target: cst.BaseExpression, iterable: cst.BaseExpression, mod: ModuleAnalysis) -> bool:

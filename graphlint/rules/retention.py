@@ -38,7 +38,7 @@ class GraphKeptAcrossIterations(Rule):
                 kept = _kept_by_module(acc, flow, analysis.losses)
             else:
                 kept = _persistent_attribute(acc, mod, training_loops, flow) or \
-                    _outlives_loop(acc, mod, training_loops, flow)
+                    _outlives_loop(acc, mod, training_loops, flow) or _outlives_call(acc, mod, flow)
             if not kept:
                 continue
             yield Report(acc.site, f"`{mod.code(acc.site)}` keeps `{mod.code(graphs[0])}`, a tensor that still carries its autograd "
@@ -229,7 +229,8 @@ def _outlives_loop(acc, mod, training_loops, flow) -> bool:
     outside the training loop (not made afresh in its body, even around an inner loop), or a list of outputs
     collected batch after batch (an evaluation loop without no_grad) -- not one that counts (`for i in range(k)`,
     a differentiable top-k inside one forward) or goes over a literal handful of items."""
-    if not isinstance(acc.target, cst.Name):
+    root = _root_name(acc.target)
+    if root is None or root.value == "self":
         return False
     loops = []  # enclosing loops of this function, innermost first
     for a in mod.ancestors(acc.site):
@@ -246,11 +247,39 @@ def _outlives_loop(acc, mod, training_loops, flow) -> bool:
                 or acc.ctx.cls is not None and acc.ctx.cls.node.name.value in mod.module_classes \
                 or _only_called_without_grad(flow, mod, fn) or not _iterates_data(loops[0]):
             return False
-    name = acc.target.value
     # a worklist (`stack.extend(...)` and `stack.pop()` in one loop) does not grow with the iterations
     worklist = any(isinstance(c.func, cst.Attribute) and c.func.attr.value in ("pop", "popleft") and
-                   isinstance(c.func.value, cst.Name) and c.func.value.value == name for c in walk(loops[0], cst.Call))
-    return not _made_afresh(training or loops[0], acc.target, acc.site) and not worklist
+                   _same(c.func.value, acc.target) for c in walk(loops[0], cst.Call))
+    scope = training or loops[0]
+    return not worklist and not any(_made_afresh(scope, t, acc.site) for t in _containers(acc.target))
+
+
+def _outlives_call(acc, mod, flow) -> bool:
+    """A function that runs every iteration adds to a container it did not make: a module-level list, or one of
+    the enclosing function (`history = []` in main, `def log(v): history.append(v)`)."""
+    fn, root = acc.ctx.function, _root_name(acc.target)
+    if fn is None or root is None or root.value == "self" or acc.ctx.cls is not None and _module_state(acc):
+        return False
+    scope = mod.scopes.lookup(root)
+    if scope is None or scope.node is fn or not any(a is scope.node for a in mod.ancestors(fn)):
+        return False
+    return not any(_made_afresh(fn, t, acc.site) for t in _containers(acc.target)) and \
+        _runs_every_iteration(flow, mod, fn) and not _only_called_without_grad(flow, mod, fn)
+
+
+def _root_name(target: cst.BaseExpression) -> cst.Name | None:
+    """`stats` for `stats["loss"].append(x)` or `logger.history.append(x)`."""
+    while isinstance(target, (cst.Subscript, cst.Attribute)):
+        target = target.value
+    return target if isinstance(target, cst.Name) else None
+
+
+def _containers(target: cst.BaseExpression):
+    """The target and what holds it: `stats["loss"]`, then `stats`."""
+    yield target
+    while isinstance(target, (cst.Subscript, cst.Attribute)):
+        target = target.value
+        yield target
 
 
 STEP_HOOK_SUFFIXES = ("_step", "_step_end", "_batch_start", "_batch_end", "_epoch_end")

@@ -417,6 +417,86 @@ for step in range(100):
     ema = loss if ema is None else 0.95 * ema + 0.05 * loss  # kept
     print(f"{ema.item():.3f}")
 """,
+    "module_level_history_filled_by_a_helper": """
+LOSSES = []
+
+
+def log_loss(value):
+    LOSSES.append(value)  # kept
+
+
+model = Net()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100):
+    loss = F.cross_entropy(model(torch.randn(8, 16)), torch.randint(0, 4, (8,)))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    log_loss(loss)  # handed
+""",
+    "closure_over_the_callers_list": """
+def main():
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+
+    def remember(out):
+        seen.append(out)  # kept
+
+    for step in range(100):
+        out = model(torch.randn(8, 16))
+        loss = out.pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        remember(out)  # handed
+
+
+main()
+""",
+    "stats_dict_of_lists_at_module_level": """
+stats = defaultdict(list)
+model = Net()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100):
+    out = model(torch.randn(8, 16))
+    parts = {"ce": F.cross_entropy(out, torch.randint(0, 4, (8,))), "l2": out.pow(2).mean()}
+    loss = parts["ce"] + 0.01 * parts["l2"]
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    for name, value in parts.items():
+        stats[name].append(value)  # kept
+""",
+    "running_totals_by_key": """
+model = Net()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+totals = {}
+for step in range(100):
+    out = model(torch.randn(8, 16))
+    parts = {"ce": F.cross_entropy(out, torch.randint(0, 4, (8,))), "l2": out.pow(2).mean()}
+    opt.zero_grad()
+    sum(parts.values()).backward()
+    opt.step()
+    for key, value in parts.items():
+        totals[key] = totals.get(key, 0.0) + value  # kept
+""",
+    "list_on_an_object_of_the_loop": """
+class State:
+    def __init__(self):
+        self.losses = []
+
+
+state = State()
+model = Net()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100):
+    loss = F.cross_entropy(model(torch.randn(8, 16)), torch.randint(0, 4, (8,)))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    state.losses.append(loss)  # kept
+""",
 }
 
 HOLDER_TWINS = {
@@ -454,6 +534,19 @@ HOLDER_TWINS = {
         "local_ema_of_the_loss", "    ema = loss if ema is None else 0.95 * ema + 0.05 * loss  # kept\n"
                                  "    print(f\"{ema.item():.3f}\")\n",
         "    ema = model(torch.randn(8, 16)) if ema is None else model(ema.detach()[:, :1].repeat(1, 16))\n"),
+    "module_level_history_given_item": ("module_level_history_filled_by_a_helper", "log_loss(loss)",
+                                        "log_loss(loss.item())"),
+    "helper_list_made_afresh_per_call": ("module_level_history_filled_by_a_helper", "def log_loss(value):\n",
+                                         "def log_loss(value):\n    LOSSES = []\n"),
+    "closure_given_detached": ("closure_over_the_callers_list", "remember(out)  # handed", "remember(out.detach())"),
+    "stats_dict_made_afresh_each_step": ("stats_dict_of_lists_at_module_level", "    opt.zero_grad()\n",
+                                         "    opt.zero_grad()\n    stats = defaultdict(list)\n"),
+    "stats_dict_of_items": ("stats_dict_of_lists_at_module_level", "stats[name].append(value)",
+                            "stats[name].append(value.item())"),
+    "running_totals_of_items": ("running_totals_by_key", "totals.get(key, 0.0) + value",
+                                "totals.get(key, 0.0) + value.item()"),
+    "list_on_an_object_emptied_every_step": ("list_on_an_object_of_the_loop", "    state.losses.append(loss)  # kept\n",
+                                             "    state.losses.append(loss)\n    state.losses.clear()\n"),
 }
 
 PROGRAMS = {**METERS, **HOLDERS}
