@@ -508,6 +508,9 @@ class FlowGraph:
 
     def _eval_BinaryOperation(self, expr: cst.BinaryOperation, ctx) -> Value:
         operands = self.eval(expr.left, ctx) | self.eval(expr.right, ctx)
+        if isinstance(expr.operator, cst.Add) and any(isinstance(side, (cst.List, cst.Tuple, cst.ListComp))
+                                                      for side in (expr.left, expr.right)):
+            return _contents(operands)  # `tokens + [eos_id]`: a list joined to a list holds the same objects
         return EMPTY if is_string(expr) else operands.derived()  # "%.3f" % loss is text
 
     def _eval_IfExp(self, expr: cst.IfExp, ctx) -> Value:
@@ -657,6 +660,7 @@ class FlowGraph:
         if any(q.startswith("torch.") for q in qualified):
             return self._call_node(call, ctx, callee | all_args, loss_term=kb.matches("gradients.loss-terms", qualified))
         return self._call_node(call, ctx, callee, held=all_args, library_function=is_library_function(self, func, ctx),
+                               taken_from_a_container=self._loop_variable(func, ctx) and callee,
                                library_object=is_library_object(self, func, ctx))
 
     def _unpacked_values(self, element: cst.Element, ctx: Context):
@@ -878,6 +882,14 @@ class FlowGraph:
             return self.element_class(expr.func.value, ctx, depth + 1)
         return None
 
+    def _loop_variable(self, expr: cst.BaseExpression, ctx: Context) -> bool:
+        """A name bound only as the target of `for` loops (`for name, fn in metrics.items()`)."""
+        mod = ctx.module
+        bindings = mod.scopes.bindings(expr) if isinstance(expr, cst.Name) else []
+        return bool(bindings) and all(isinstance(b.node, cst.Name) and any(
+            isinstance(a, cst.For) and any(n is b.node for n in _target_names(a.target))
+            for a in mod.ancestors(b.node)) for b in bindings)
+
     def _loop_variable_class(self, name: cst.Name, ctx: Context, depth: int) -> ClassInfo | None:
         """For the name a `for` loop binds: the class of the elements it goes over (`for cb in self.callbacks`,
         `for name, meter in meters.items()`)."""
@@ -1035,6 +1047,15 @@ def _carries(expr: cst.BaseExpression, target: cst.BaseExpression) -> bool:
             isinstance(target.slice[0].slice, cst.Index):  # totals[k] = totals.get(k, 0) + v
         return expr.func.value.deep_equals(target.value) and expr.args[0].value.deep_equals(target.slice[0].slice.value)
     return expr.deep_equals(target)
+
+
+def _target_names(target: cst.BaseExpression):
+    """The names a `for` target binds (`k`, `v` of `k, v`)."""
+    if isinstance(target, cst.Name):
+        yield target
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from _target_names(element.value)
 
 
 def _pairs(target: cst.BaseExpression, iterable: cst.BaseExpression, mod: ModuleAnalysis) -> bool:

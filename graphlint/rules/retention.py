@@ -38,7 +38,7 @@ class GraphKeptAcrossIterations(Rule):
                 kept = _kept_by_module(acc, flow, analysis.losses)
             else:
                 kept = _persistent_attribute(acc, mod, training_loops, flow) or \
-                    _outlives_loop(acc, mod, training_loops, flow) or _outlives_call(acc, mod, flow)
+                    _outlives_loop(acc, mod, training_loops, flow) or _outlives_call(acc, mod, flow, training_loops)
             if not kept:
                 continue
             yield Report(acc.site, f"`{mod.code(acc.site)}` keeps `{mod.code(graphs[0])}`, a tensor that still carries its autograd "
@@ -241,11 +241,14 @@ def _outlives_loop(acc, mod, training_loops, flow) -> bool:
     if not loops:
         return False
     training = next((loop for loop in loops if any(loop is t for t in training_loops)), None)
+    if training is None and not isinstance(acc.target, cst.Name):
+        return False  # an entry or attribute filled outside training: a setup loop's grouping, a report's fields
     if training is None:
         fn = acc.ctx.function
         if not isinstance(acc.site, cst.Call) or not flow.sinks or fn is None or fn.name.value in ("forward", "__call__") \
                 or acc.ctx.cls is not None and acc.ctx.cls.node.name.value in mod.module_classes \
-                or _only_called_without_grad(flow, mod, fn) or not _iterates_data(loops[0]):
+                or _only_called_without_grad(flow, mod, fn) or not _iterates_data(loops[0], flow, acc.ctx) \
+                or not _runs_a_layer(loops[0].body, flow, acc.ctx):
             return False
     # a worklist (`stack.extend(...)` and `stack.pop()` in one loop) does not grow with the iterations
     worklist = any(isinstance(c.func, cst.Attribute) and c.func.attr.value in ("pop", "popleft") and
@@ -254,8 +257,8 @@ def _outlives_loop(acc, mod, training_loops, flow) -> bool:
     return not worklist and not any(_made_afresh(scope, t, acc.site) for t in _containers(acc.target))
 
 
-def _outlives_call(acc, mod, flow) -> bool:
-    """A function that runs every iteration adds to a container it did not make: a module-level list, or one of
+def _outlives_call(acc, mod, flow, training_loops) -> bool:
+    """A function that a training loop runs every iteration adds to a container it did not make: a module-level list, or one of
     the enclosing function (`history = []` in main, `def log(v): history.append(v)`)."""
     fn, root = acc.ctx.function, _root_name(acc.target)
     if fn is None or root is None or root.value == "self" or acc.ctx.cls is not None and _module_state(acc):
@@ -264,7 +267,7 @@ def _outlives_call(acc, mod, flow) -> bool:
     if scope is None or scope.node is fn or not any(a is scope.node for a in mod.ancestors(fn)):
         return False
     return not any(_made_afresh(fn, t, acc.site) for t in _containers(acc.target)) and \
-        _runs_every_iteration(flow, mod, fn) and not _only_called_without_grad(flow, mod, fn)
+        bool(_loops_running(acc, flow, training_loops)) and not _only_called_without_grad(flow, mod, fn)
 
 
 def _root_name(target: cst.BaseExpression) -> cst.Name | None:
@@ -394,9 +397,31 @@ def _same(expr: cst.BaseExpression, target: cst.BaseExpression) -> bool:
         and isinstance(expr.value, cst.Name) and isinstance(target.value, cst.Name) and expr.value.value == target.value.value
 
 
-def _iterates_data(loop: cst.For | cst.While) -> bool:
+def _runs_a_layer(body: cst.CSTNode, flow, ctx, depth: int = 0) -> bool:
+    """A layer or model of the file runs in a loop's body (`outputs.append(model(batch))`), directly or in a
+    function of the file it calls, so what the body collects can be its fresh output -- not a regrouping of
+    values made before the loop (parameter groups)."""
+    from graphlint.engine.flow import Context
+
+    graph = flow.graph
+    for call in walk(body, cst.Call):
+        found = flow.callee(call, ctx)
+        if found is not None and found[1].name.value in ("forward", "__call__") and found[2] is not None:
+            return True
+        if found is not None and depth < 1 and _runs_a_layer(found[1].body, flow, Context(found[0], found[1], found[2]),
+                                                              depth + 1):
+            return True
+        callee = flow.eval(call.func, ctx).nodes if found is None else ()
+        if any(graph.nodes[obj].get("kind") in ("owner", "instance") for n in callee for obj in flow.points_to(n)
+               if obj in graph):
+            return True
+    return False
+
+
+def _iterates_data(loop: cst.For | cst.While, flow, ctx) -> bool:
     """A `for` over batches or samples (a loader, a dataset, a tensor's rows), not over a count (`range(k)`,
-    `enumerate(range(k))`) or a literal handful of items."""
+    `enumerate(range(k))`) or a literal handful of items (written there, or in the list a name is given:
+    `groups = [{...}, {...}]; for group in groups`)."""
     if not isinstance(loop, cst.For):
         return False
     iterable = loop.iter
@@ -404,7 +429,12 @@ def _iterates_data(loop: cst.For | cst.While) -> bool:
             iterable.func.value in ("enumerate", "zip", "reversed", "list", "tuple") and iterable.args:
         iterable = iterable.args[0].value
     counts = isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) and iterable.func.value == "range"
-    return not counts and not isinstance(iterable, (cst.Tuple, cst.List, cst.Set))
+    literal = (cst.Tuple, cst.List, cst.Set)
+    if isinstance(iterable, cst.Name):
+        given = [value for value, _ in flow.assigned_values(iterable, ctx)]
+        if given and all(isinstance(value, literal) for value in given):
+            return False
+    return not counts and not isinstance(iterable, literal)
 
 
 def _bound_names(target: cst.BaseExpression):
