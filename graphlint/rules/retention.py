@@ -6,7 +6,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from graphlint.engine.flow import function_key
+from graphlint.engine.flow import _argument as argument, function_key
 from graphlint.engine.tree import walk
 from graphlint.engine.values import Kind
 from graphlint.rules import Related, Report, Rule, register
@@ -258,16 +258,41 @@ def _outlives_loop(acc, mod, training_loops, flow) -> bool:
 
 
 def _outlives_call(acc, mod, flow, training_loops) -> bool:
-    """A function that a training loop runs every iteration adds to a container it did not make: a module-level list, or one of
-    the enclosing function (`history = []` in main, `def log(v): history.append(v)`)."""
+    """A function that a training loop runs every iteration adds to a container it did not make: a module-level
+    list, one of the enclosing function (`history = []` in main, `def log(v): history.append(v)`), or one its
+    caller passes from outside the training loop (`def log(history, v)` called as `log(losses, loss)`)."""
     fn, root = acc.ctx.function, _root_name(acc.target)
     if fn is None or root is None or root.value == "self" or acc.ctx.cls is not None and _module_state(acc):
         return False
-    scope = mod.scopes.lookup(root)
-    if scope is None or scope.node is fn or not any(a is scope.node for a in mod.ancestors(fn)):
+    if any(_made_afresh(fn, t, acc.site) for t in _containers(acc.target)):
         return False
-    return not any(_made_afresh(fn, t, acc.site) for t in _containers(acc.target)) and \
-        bool(_loops_running(acc, flow, training_loops)) and not _only_called_without_grad(flow, mod, fn)
+    scope = mod.scopes.lookup(root)
+    if scope is not None and scope.node is fn:
+        return _passed_from_outside(acc, root, flow, training_loops)
+    if scope is None or not any(a is scope.node for a in mod.ancestors(fn)):
+        return False
+    return bool(_loops_running(acc, flow, training_loops)) and not _only_called_without_grad(flow, mod, fn)
+
+
+def _passed_from_outside(acc, root: cst.Name, flow, training_loops) -> bool:
+    """``root`` is a parameter of the storing function, and a call of it in a training loop passes a name that
+    the loop does not bind afresh (a list the caller made before the loop)."""
+    fn = acc.ctx.function
+    params = [p.name.value for p in (*fn.params.posonly_params, *fn.params.params)]
+    if root.value not in params + [p.name.value for p in fn.params.kwonly_params]:
+        return False
+    index = params.index(root.value) if root.value in params else -1
+    if index >= 0 and acc.ctx.cls is not None:
+        index -= 1  # called as obj.method(...)
+    for call, ctx in flow.entered.get(function_key(acc.ctx.module, fn), []):
+        loop = next((a for a in ctx.module.ancestors(call) if any(a is t for t in training_loops)), None)
+        given = argument(call, index, root.value)
+        if loop is None or not isinstance(given, cst.Name):
+            continue
+        bound_by_loop = isinstance(loop, cst.For) and any(_same(n, given) for n in walk(loop.target, cst.Name))
+        if not bound_by_loop and not _made_afresh(loop, given, call):
+            return True
+    return False
 
 
 def _root_name(target: cst.BaseExpression) -> cst.Name | None:

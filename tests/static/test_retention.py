@@ -514,6 +514,25 @@ for epoch in range(10):
     opt.step()
     print(score(model, torch.randn(64, 16).split(8)).mean().item())
 """,
+    "helper_given_the_callers_list": """
+def record(history, value):
+    history.append(value)  # kept
+
+
+def train(model, opt, steps):
+    losses = []
+    for step in range(steps):
+        loss = F.cross_entropy(model(torch.randn(8, 16)), torch.randint(0, 4, (8,)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        record(losses, loss)  # handed
+    return losses
+
+
+model = Net()
+print(len(train(model, torch.optim.SGD(model.parameters(), lr=0.1), 100)))
+""",
 }
 
 HOLDER_TWINS = {
@@ -573,6 +592,9 @@ HOLDER_TWINS = {
                       "    return merged\n\n\ndef score(",
         "def score(model, batches):", "@torch.no_grad()\ndef score(model, batches):",
         "for epoch in range(10):\n", "print(regroup(model))\nfor epoch in range(10):\n"),
+    "helper_given_a_list_made_each_step": ("helper_given_the_callers_list", "        opt.step()\n",
+                                           "        opt.step()\n        losses = []\n"),
+    "helper_given_item": ("helper_given_the_callers_list", "record(losses, loss)", "record(losses, loss.item())"),
 }
 
 PROGRAMS = {**METERS, **HOLDERS}
