@@ -186,6 +186,8 @@ class FlowGraph:
         # id of a call `f(...)` / `f.m(...)` with a plain name `f` -> the definitions of `f` that reach the call
         self.names_at_call: dict[int, frozenset] = {}
         self.module_calls: list[ModuleCall] = []  # `self.encoder(x)`: a submodule stored in an attribute, called
+        # function key -> the calls that entered it, as resolved (a module's forward from `model(x)`, `__call__`)
+        self.entered: dict[str, list[tuple[cst.Call, Context]]] = {}
         self._done: set[str] = set()
         self._recorded: set[tuple] = set()
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
@@ -226,6 +228,8 @@ class FlowGraph:
                 node = self.define(param.name, ctx, "param")
                 if param.default is not None:
                     self._flow(self.eval(param.default, ctx), node, ctx)
+            for param in _star_parameters(fn):
+                self.define(param.name, ctx, "param")
         self._block(body, ctx)
         if fn is not None and cls is not None and fn.name.value == "training_step" and any(
                 b in names.LIGHTNING_BASES for b in cls.bases):
@@ -317,7 +321,7 @@ class FlowGraph:
         entry = dict(ctx.env)
         for _ in range(2):
             if isinstance(stmt, cst.For):
-                self._assign(stmt.target, self.eval(stmt.iter, ctx), ctx, stmt)
+                self._assign(stmt.target, self._iteration(stmt.target, stmt.iter, ctx), ctx, stmt)
             else:
                 self.eval(stmt.test, ctx)
             self._suite(stmt.body, ctx)
@@ -326,6 +330,13 @@ class FlowGraph:
             ctx.env.update(merged)
         if stmt.orelse:
             self._suite(stmt.orelse.body, ctx)
+
+    def _iteration(self, target: cst.BaseExpression, iterable: cst.BaseExpression, ctx: Context) -> Value:
+        """What one iteration of `for target in iterable` binds: in `for k, v in d.items()` and `for i, x in
+        enumerate(xs)` the second name is what the container holds, the first a key or a count."""
+        value = self.eval(iterable, ctx)
+        return Value(value.alias, value.derive, (EMPTY, _contents(value))) if _pairs(target, iterable, ctx.module) \
+            else value
 
     def _suite(self, suite: cst.BaseSuite, ctx: Context) -> None:
         self._block(suite.body if isinstance(suite, cst.IndentedBlock) else [suite], ctx)
@@ -342,6 +353,11 @@ class FlowGraph:
     def _small(self, small: cst.CSTNode, ctx: Context) -> None:
         if isinstance(small, cst.Assign):
             value = self.eval(small.value, ctx)
+            added = _added_terms(small.targets[0].target, small.value) if len(small.targets) == 1 else []
+            if added:  # `ema = beta * ema + (1 - beta) * loss`: a running value carried from one pass to the next
+                terms = tuple((term, self.eval(term, ctx)) for term in added)
+                self._record("accumulation", small, lambda: self.accumulations.append(
+                    Accumulation(small, small.targets[0].target, value, ctx, terms)))
             for target in small.targets:
                 self._assign(target.target, value, ctx, small)
         elif isinstance(small, cst.AnnAssign) and small.value is not None:
@@ -678,6 +694,9 @@ class FlowGraph:
 
     def _eval_BinaryOperation(self, expr: cst.BinaryOperation, ctx) -> Value:
         operands = self.eval(expr.left, ctx) | self.eval(expr.right, ctx)
+        if isinstance(expr.operator, cst.Add) and any(isinstance(side, (cst.List, cst.Tuple, cst.ListComp))
+                                                      for side in (expr.left, expr.right)):
+            return _contents(operands)  # `tokens + [eos_id]`: a list joined to a list holds the same objects
         return EMPTY if is_string(expr) else operands.derived()  # "%.3f" % loss is text
 
     def _eval_IfExp(self, expr: cst.IfExp, ctx) -> Value:
@@ -699,7 +718,7 @@ class FlowGraph:
         comp = expr.for_in
         bound = dict(self._bound_keys)
         while comp is not None:
-            self._assign(comp.target, self.eval(comp.iter, ctx), ctx, expr)
+            self._assign(comp.target, self._iteration(comp.target, comp.iter, ctx), ctx, expr)
             for cond in comp.ifs:
                 self.eval(cond.test, ctx)
             selection = self._key_selection(expr, comp, ctx)
@@ -891,6 +910,7 @@ class FlowGraph:
         if any(q.startswith("torch.") for q in qualified):
             return self._call_node(call, ctx, callee | all_args, loss_term=kb.matches("gradients.loss-terms", qualified))
         return self._call_node(call, ctx, callee, held=all_args, library_function=is_library_function(self, func, ctx),
+                               taken_from_a_container=self._loop_variable(func, ctx) and callee,
                                library_object=is_library_object(self, func, ctx))
 
     def _unpacked_values(self, element: cst.Element, ctx: Context):
@@ -930,6 +950,9 @@ class FlowGraph:
         if bound is not None and positional and not _is_static(fn):
             self._flow(bound, params[positional[0]], ctx)
             positional = positional[1:]
+        star_arg, star_kwarg = (self.var_node(p.name, fn_ctx) + ("param",) if p is not None else None
+                                for p in _star_parameters(fn, separately=True))
+        self._record("entered", call, lambda: self.entered.setdefault(key, []).append((call, ctx)))
         for i, arg in enumerate(call.args):
             if arg.keyword is not None:
                 name = arg.keyword.value
@@ -937,10 +960,14 @@ class FlowGraph:
                 continue
             elif i < len(positional):
                 name = positional[i]
-            else:
+            else:  # gathered by `*args`: its elements are what was passed
+                if star_arg is not None:
+                    self._flow(args[i], star_arg, ctx)
                 continue
             if name in params:
                 self._pass_argument(args[i], params[name], ctx)
+            elif star_kwarg is not None:  # gathered by `**kwargs`: its values are what was passed
+                self._flow(args[i], star_kwarg, ctx)
         if not result:
             return EMPTY
         result = self._call_node(call, ctx, EMPTY)
@@ -1155,13 +1182,9 @@ class FlowGraph:
                 found = self.class_of(value, vctx, depth + 1)
                 if found is not None:
                     return found
-            for binding in mod.scopes.bindings(expr):  # `for cb in self.callbacks:` an element of what it walks
-                loop = mod.parent(binding.node)
-                if isinstance(loop, cst.For) and loop.target is binding.node:
-                    found = self.element_class(loop.iter, ctx, depth + 1)
-                    if found is not None:
-                        return found
-            return None
+            return self._loop_variable_class(expr, ctx, depth)
+        if isinstance(expr, cst.Subscript):  # `self.meters[name]`: an element of a container
+            return self.element_class(expr.value, ctx, depth + 1)
         if isinstance(expr, cst.Attribute):
             if self.knowledge.matches("returns.same-object", (), expr.attr.value):
                 return None
@@ -1195,25 +1218,68 @@ class FlowGraph:
         return None
 
     def element_class(self, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> ClassInfo | None:
-        """The class of the objects a container holds (callbacks in a list handed to a trainer), when an
-        element we can read is one."""
+        """The class (defined in the analysed files) of what a container holds: `[Meter(), Meter()]`,
+        `{"loss": Meter()}`, `defaultdict(Meter)`, a name or `self.<attr>` bound to one, or a parameter given one."""
         if depth > self.MAX_INFERENCE_DEPTH:
             return None
-        if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
-            return next(filter(None, (self.class_of(el.value, ctx, depth) for el in expr.elements
-                                      if isinstance(el, cst.Element))), None)
-        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and \
-                expr.func.value in ("list", "tuple", "sorted", "reversed") and expr.args:
-            return self.element_class(expr.args[0].value, ctx, depth)
+        if isinstance(expr, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
+            items = [el.value for el in expr.elements if isinstance(el, (cst.Element, cst.DictElement))]
+            return next(filter(None, (self.class_of(item, ctx, depth + 1) for item in items)), None)
+        if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp)):
+            return self.class_of(expr.elt, ctx, depth + 1)
+        if isinstance(expr, cst.DictComp):
+            return self.class_of(expr.value, ctx, depth + 1)
         if isinstance(expr, cst.Name):
-            return next(filter(None, (self.element_class(v, vctx, depth + 1)
-                                      for v, vctx in self.assigned_values(expr, ctx))), None)
+            return next(filter(None, (self.element_class(v, c, depth + 1) for v, c in self.assigned_values(expr, ctx))), None)
         if isinstance(expr, cst.Attribute):
             owner = self.class_of(expr.value, ctx, depth + 1)
-            if owner is not None:
-                assigner = self.hierarchy.attribute_owner(owner, expr.attr.value)
-                return next(filter(None, (self.element_class(v, Context(assigner.module, m, owner), depth + 1)
-                                          for v, m in assigner.attr_values.get(expr.attr.value, ()))), None)
+            if owner is None:
+                return None
+            assigner = self.hierarchy.attribute_owner(owner, expr.attr.value)  # a base class may assign it
+            return next(filter(None, (self.element_class(v, Context(assigner.module, m, owner), depth + 1)
+                                      for v, m in assigner.attr_values.get(expr.attr.value, ()))), None)
+        if isinstance(expr, cst.Call) and expr.args:
+            qualified = ctx.module.qualified(expr)
+            first = expr.args[0].value
+            if "collections.defaultdict" in qualified:  # defaultdict(Meter), defaultdict(lambda: Meter())
+                factory = first.body if isinstance(first, cst.Lambda) else first
+                found = self.definition(factory, ctx) if not isinstance(first, cst.Lambda) else None
+                return found if isinstance(found, ClassInfo) else self.class_of(factory, ctx, depth + 1) \
+                    if isinstance(first, cst.Lambda) else None
+            if self.knowledge.matches("returns.regrouped", qualified) or \
+                    self.knowledge.matches("modules.containers", qualified):  # list(meters), nn.ModuleList(blocks)
+                return self.element_class(first, ctx, depth + 1)
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+                expr.func.attr.value == "values" and not expr.args:  # meters.values()
+            return self.element_class(expr.func.value, ctx, depth + 1)
+        return None
+
+    def _loop_variable(self, expr: cst.BaseExpression, ctx: Context) -> bool:
+        """A name bound only as the target of `for` loops (`for name, fn in metrics.items()`)."""
+        mod = ctx.module
+        bindings = mod.scopes.bindings(expr) if isinstance(expr, cst.Name) else []
+        return bool(bindings) and all(isinstance(b.node, cst.Name) and any(
+            isinstance(a, cst.For) and any(n is b.node for n in _target_names(a.target))
+            for a in mod.ancestors(b.node)) for b in bindings)
+
+    def _loop_variable_class(self, name: cst.Name, ctx: Context, depth: int) -> ClassInfo | None:
+        """For the name a `for` loop binds: the class of the elements it goes over (`for cb in self.callbacks`,
+        `for name, meter in meters.items()`)."""
+        mod = ctx.module
+        for binding in mod.scopes.bindings(name):
+            node, loop = binding.node, mod.parent(binding.node)
+            if isinstance(loop, cst.For) and loop.target is node:
+                found = self.element_class(loop.iter, ctx, depth + 1)
+            elif isinstance(loop, cst.Element) and isinstance(mod.parent(loop), cst.Tuple) and \
+                    isinstance(mod.parent(mod.parent(loop)), cst.For):
+                target, loop = mod.parent(loop), mod.parent(mod.parent(loop))
+                found = self.element_class(_pair_container(loop.iter), ctx, depth + 1) \
+                    if loop.target is target and _pairs(target, loop.iter, mod) and target.elements[1].value is node \
+                    else None
+            else:
+                continue
+            if found is not None:
+                return found
         return None
 
     def assigned_values(self, name: cst.Name, ctx: Context):
@@ -1339,6 +1405,63 @@ def _joined(a: Value, b: Value) -> Value:
     return whole
 
 
+def _added_terms(target: cst.BaseExpression, value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """For `x = beta * x + (1 - beta) * y` (a name or `self.<attr>`, either arm of a conditional): the terms added
+    to the carried `x` (`(1 - beta) * y`); empty when `x` is not carried by arithmetic (`x = f(x)`,
+    `x = 0.9 * x.detach() + y`) or nothing is added to it."""
+    if not (isinstance(target, cst.Name) or isinstance(target, (cst.Attribute, cst.Subscript)) and
+            isinstance(target.value, (cst.Name, cst.Attribute))):
+        return []
+    terms: list[cst.BaseExpression] = []
+    pending = [value]
+    while pending:
+        expr = pending.pop()
+        if isinstance(expr, cst.IfExp):
+            pending += [expr.body, expr.orelse]
+        elif isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Add, cst.Subtract)):
+            pending += [expr.left, expr.right]
+        else:
+            terms.append(expr)
+    carried = [t for t in terms if _carries(t, target)]
+    return [t for t in terms if not _carries(t, target)] if carried else []
+
+
+def _carries(expr: cst.BaseExpression, target: cst.BaseExpression) -> bool:
+    """``expr`` is ``target`` scaled by arithmetic (`beta * x`, `-x`, `x / 2`), not passed through a call."""
+    if isinstance(expr, cst.BinaryOperation):
+        return _carries(expr.left, target) or _carries(expr.right, target)
+    if isinstance(expr, cst.UnaryOperation):
+        return _carries(expr.expression, target)
+    if isinstance(target, cst.Subscript) and isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+            expr.func.attr.value == "get" and expr.args and len(target.slice) == 1 and \
+            isinstance(target.slice[0].slice, cst.Index):  # totals[k] = totals.get(k, 0) + v
+        return expr.func.value.deep_equals(target.value) and expr.args[0].value.deep_equals(target.slice[0].slice.value)
+    return expr.deep_equals(target)
+
+
+def _target_names(target: cst.BaseExpression):
+    """The names a `for` target binds (`k`, `v` of `k, v`)."""
+    if isinstance(target, cst.Name):
+        yield target
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from _target_names(element.value)
+
+
+def _pairs(target: cst.BaseExpression, iterable: cst.BaseExpression, mod: ModuleAnalysis) -> bool:
+    """`for k, v in d.items()` or `for i, x in enumerate(xs)`: a key or count, then what the container holds."""
+    if not (isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2 and isinstance(iterable, cst.Call)):
+        return False
+    if isinstance(iterable.func, cst.Attribute):
+        return iterable.func.attr.value == "items" and not iterable.args
+    return len(iterable.args) == 1 and "builtins.enumerate" in mod.qualified(iterable)
+
+
+def _pair_container(iterable: cst.Call) -> cst.BaseExpression:
+    """The container `d.items()` or `enumerate(xs)` goes over."""
+    return iterable.func.value if isinstance(iterable.func, cst.Attribute) else iterable.args[0].value
+
+
 def _merge(a: dict, b: dict) -> dict:
     """Definitions reaching a join point: a name defined on only one side keeps its summary (both may reach)."""
     return {k: a[k] | b[k] for k in a.keys() & b.keys()}
@@ -1370,6 +1493,13 @@ def _inputs_argument(call: cst.Call, ctx: Context) -> tuple[cst.BaseExpression, 
 def _parameters(fn: cst.FunctionDef) -> list[cst.Param]:
     p = fn.params
     return list(p.posonly_params) + list(p.params) + list(p.kwonly_params)
+
+
+def _star_parameters(fn: cst.FunctionDef, separately: bool = False) -> list:
+    """`*args` and `**kwargs` of a function: those it has, or (``separately``) both places, None where absent."""
+    star = fn.params.star_arg if isinstance(fn.params.star_arg, cst.Param) else None
+    found = [star, fn.params.star_kwarg]
+    return found if separately else [p for p in found if p is not None]
 
 
 def _argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:

@@ -70,7 +70,7 @@ class ValueModel:
                 data = self.graph.nodes[succ]
                 if edge["cut"] is not None or edge["held"] and (not derived or data.get("library_object")) or \
                         succ[0] == "part" or data.get("library_function") or \
-                        data.get("kind") in ("owner", "instance", "optimizer"):
+                        data.get("kind") in ("owner", "instance", "optimizer") or self._unseen_callable(succ, data):
                     continue
                 state = (succ, derived or not edge["alias"])
                 if state not in seen:
@@ -79,6 +79,13 @@ class ValueModel:
                     if state[1]:
                         computed.add(succ)
         return frozenset(node for node, _ in seen), frozenset(computed)
+
+    def _unseen_callable(self, node: Node, data: dict) -> bool:
+        """The result of calling a loop variable that holds no object the file made (`fn(labels, preds)` for each
+        `fn` of a dict of metric functions): what the callable returns is unknown. Calling each layer of a
+        list of layers (`for layer in self.layers: x = layer(x)`) still computes."""
+        callee = data.get("taken_from_a_container")
+        return bool(callee) and not any(self.flow.points_to(n) for n in callee.nodes)
 
     def carries_graph(self, value: Value) -> bool:
         """The value is one that carries a graph, or is computed from one or from a parameter."""

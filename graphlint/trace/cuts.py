@@ -109,8 +109,8 @@ def tensors_in(args, kwargs):
 class CutRecorder:
     """Sites of cuts and of other graph events seen at the torch-call level (graph retention, gradient edits).
 
-    Reads from the tracer only `params`, `pause`, `in_step` and `backward_calls`, and tells it
-    `grads_cleared_by_hand()`.
+    Reads from the tracer only `params`, `pause`, `in_step` and `backward_calls`, tells it
+    `grads_cleared_by_hand()`, and hands its `windows` the graph nodes built on parameters.
     """
 
     def __init__(self, tracer):
@@ -169,6 +169,9 @@ class CutRecorder:
             escapes = self._window_escapes()  # a loss forced to require grad, built from escaped numbers
             if escapes:
                 taint = escapes if taint is None else taint | escapes
+        if graph_in is not None and torch.is_grad_enabled() and any(t.is_leaf for t in graph_in):
+            self.tracer.windows.tag(o for o in (out if isinstance(out, (tuple, list)) else (out,))
+                                    if isinstance(o, torch.Tensor))
         if graph_in is None and taint is None:
             return
         if name in SHAPE_OPS or name.startswith(("__get__", "__set__")) and name != "__get__:data":

@@ -390,7 +390,7 @@ class _Explainer:
         # one loss whose graph reaches back into earlier iterations (a carried state never detached)
         deepening = len(nodes) >= 4 and nodes[0] > 0 and nodes[-1] >= 2 * nodes[0] and all(
             b > a for a, b in zip(nodes, nodes[1:]))
-        if deepening and not growing:
+        if deepening:  # the more specific account: earlier graphs are alive because the loss still reaches them
             b = max(self.f.get("backward_sites", []), key=lambda s: s["hits"], default={"path": None, "line": 0})
             return [self.finding("graph-retention", Severity.WARNING, b["path"], b["line"],
                                  f"each backward() walks a larger graph ({nodes[0]} -> {nodes[-1]} autograd nodes over "

@@ -19,7 +19,6 @@ the parameters not yet seen moving.
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -32,6 +31,7 @@ from graphlint.trace.frames import user_frame
 from graphlint.trace.hooks import Hooks, Pause, StopTracing
 from graphlint.trace.params import ParamTable, grad_norms
 from graphlint.trace.roots import RootTable
+from graphlint.trace.windows import GraphWindows
 
 __all__ = ["StopTracing", "Tracer", "user_frame"]
 
@@ -67,10 +67,6 @@ class _StrongRef:
         return self.obj
 
 
-class _Sentinel:
-    __slots__ = ("__weakref__",)
-
-
 def optimizer_params(opt):
     for g in opt.param_groups:
         yield from g["params"]
@@ -100,8 +96,8 @@ class Tracer:
         self.leaf_rooted_backwards = 0  # backward on a tensor with no graph to any known parameter
         self.graph_nodes: list[int] = []
         self.walk_truncated = 0
-        self.alive_graphs: list[int] = []  # per backward: earlier loss graphs still alive
-        self.graph_sentinels: list = []  # (weakref to sentinel, nodes)
+        self.alive_graphs: list[int] = []  # per backward: earlier iterations whose graphs are still alive
+        self.windows = GraphWindows()
         self.step_attempts = 0
         self.event = 0
         self.stop_reason: str | None = None
@@ -192,7 +188,7 @@ class Tracer:
                 if pid in params:
                     flat.add(pid)
                     known_leaf = True
-            self._track_graph(t, w.nodes)
+        self.alive_graphs.append(self.windows.close(next((t for t in tensors if t.grad_fn is not None), None)))
         if not known_leaf:
             self.leaf_rooted_backwards += 1
         self.graph_nodes.append(nodes)
@@ -231,18 +227,6 @@ class Tracer:
             self.aliases_at = self.backward_calls
             self.aliases = {id(u): id(s) for r in self.roots.roots.values() for u, s in sharded_aliases(r["module"])}
         return self.aliases.get(id(leaf), id(leaf))
-
-    def _track_graph(self, loss, nodes: int) -> None:
-        """Tag the loss's root node; a still-alive tag at later backwards means the graph was kept."""
-        alive = sum(1 for ref, _ in self.graph_sentinels if ref() is not None)
-        self.alive_graphs.append(alive)
-        self.graph_sentinels = [(r, n) for r, n in self.graph_sentinels if r() is not None]
-        sentinel = _Sentinel()
-        try:
-            loss.grad_fn.metadata["graphlint"] = sentinel
-        except (AttributeError, RuntimeError):
-            return
-        self.graph_sentinels.append((weakref.ref(sentinel), nodes))
 
     # ------------------------------------------------------------------ gradients cleared
     def zero_grad_called(self, obj, is_optimizer: bool, site) -> None:
