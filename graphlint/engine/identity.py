@@ -402,10 +402,13 @@ class Identity:
             return None
         return frozenset(m for o in objects for m in self.flow.members(o))
 
-    def concerns(self, step: cst.Call, module: ModuleAnalysis):
+    def concerns(self, step: cst.Call, module: ModuleAnalysis, only: Node | None = None):
         """A test on order events (kind, call, module): whether the event may touch the gradients the step
-        applies. Unknown optimizers, receivers and losses concern every step."""
+        applies (``only``: the part of them one of the optimizers it runs holds, for a step of several, such as
+        `for opt in optimizers: opt.step()`). Unknown optimizers, receivers and losses concern every step."""
         stepped = self.stepped_by(step, module)
+        if only is not None and stepped is not None and only in stepped:
+            stepped = frozenset({only})
         params = self.parameter_objects(stepped) if stepped is not None else None
         if params is None:
             return lambda kind, node, mod: True

@@ -309,6 +309,16 @@ BUGS += [
                 opt_enc.step()
                 opt_dec.step()
         """, {}, "GL203", "opt_dec.step()", "opt_enc.zero_grad()"),
+    ("list_of_optimizers_stepped_but_only_the_first_zeroed", """
+        def main():
+            enc, dec = Net(8, 3), Critic()
+            optimizers = [torch.optim.Adam(enc.parameters(), lr=1e-3), torch.optim.Adam(dec.parameters(), lr=1e-3)]
+            for x, y in batches():
+                optimizers[0].zero_grad()
+                dec(enc(x)).pow(2).mean().backward()
+                for opt in optimizers:
+                    opt.step()
+        """, {}, "GL203", "opt.step()", "optimizers[0].zero_grad()"),
     ("only_the_encoder_module_zeroed_in_a_helper_module", """
         from loop import fit
 
@@ -684,6 +694,17 @@ TWINS = {
                 model(x).pow(2).mean().backward()
                 enc_opt.step()
                 dec_opt.step()
+        """,
+    "list_of_optimizers_each_zeroed_and_stepped": """
+        def main():
+            enc, dec = Net(8, 3), Critic()
+            optimizers = [torch.optim.Adam(enc.parameters(), lr=1e-3), torch.optim.Adam(dec.parameters(), lr=1e-3)]
+            for x, y in batches():
+                for opt in optimizers:
+                    opt.zero_grad()
+                dec(enc(x)).pow(2).mean().backward()
+                for opt in optimizers:
+                    opt.step()
         """,
     "pair_of_optimizers_zeroed_in_a_tuple_loop": """
         def main():
