@@ -54,8 +54,9 @@ class Identity:
 
     # -- objects an expression holds -----------------------------------------------------------------
     def objects(self, expr: cst.BaseExpression, ctx: Context) -> frozenset[Node]:
-        """The objects (constructor calls, copies, optimizers) an expression may hold."""
-        return frozenset(obj for node in self.flow.eval(expr, ctx).nodes for obj in self.flow.points_to(node))
+        """The objects (constructor calls, copies, optimizers) an expression may hold (read from the graph as built,
+        without evaluating the expression again)."""
+        return frozenset(obj for node in self._nodes_of(expr, ctx) for obj in self.flow.points_to(node))
 
     # -- optimizers ----------------------------------------------------------------------------------
     @cached_property
