@@ -394,6 +394,33 @@ BUGS += [
             for x, y in batches():
                 gan.step(x)
         """, {}, "GL207", "self.opt_gen = torch.optim.Adam", None),
+    ("gan_class_in_another_module_steps_the_critic_twice", """
+        from gan import Gan
+
+
+        def main():
+            gan = Gan(Net(8, 3), Critic())
+            for x, y in batches():
+                gan.step(x)
+        """, {"gan.py": """
+        import torch
+
+
+        class Gan:
+            def __init__(self, gen, critic):
+                self.gen, self.critic = gen, critic
+                self.opt_gen = torch.optim.Adam(gen.parameters(), lr=1e-3)
+                self.opt_critic = torch.optim.Adam(critic.parameters(), lr=1e-3)
+
+            def step(self, x):
+                fake = self.gen(x)
+                self.opt_critic.zero_grad()
+                self.critic(fake.detach()).mean().backward()
+                self.opt_critic.step()
+                self.opt_gen.zero_grad()
+                (-self.critic(fake).mean()).backward()
+                self.opt_critic.step()
+        """}, "GL207", ("gan.py", "self.opt_gen = torch.optim.Adam"), None),
     ("auxiliary_optimizer_left_out_of_the_stepped_list", """
         def build(model):
             main = [torch.optim.Adam(model.embed.parameters(), lr=1e-3)]
