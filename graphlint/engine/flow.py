@@ -1220,15 +1220,15 @@ class FlowGraph:
     def element_class(self, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> ClassInfo | None:
         """The class (defined in the analysed files) of what a container holds: `[Meter(), Meter()]`,
         `{"loss": Meter()}`, `defaultdict(Meter)`, a name or `self.<attr>` bound to one, or a parameter given one."""
-        if depth > self.MAX_INFERENCE_DEPTH:
+        if depth > self.MAX_INFERENCE_DEPTH:  # counts the names and attributes resolved, which may cycle
             return None
         if isinstance(expr, (cst.List, cst.Tuple, cst.Set, cst.Dict)):
             items = [el.value for el in expr.elements if isinstance(el, (cst.Element, cst.DictElement))]
-            return next(filter(None, (self.class_of(item, ctx, depth + 1) for item in items)), None)
+            return next(filter(None, (self.class_of(item, ctx, depth) for item in items)), None)
         if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp)):
-            return self.class_of(expr.elt, ctx, depth + 1)
+            return self.class_of(expr.elt, ctx, depth)
         if isinstance(expr, cst.DictComp):
-            return self.class_of(expr.value, ctx, depth + 1)
+            return self.class_of(expr.value, ctx, depth)
         if isinstance(expr, cst.Name):
             return next(filter(None, (self.element_class(v, c, depth + 1) for v, c in self.assigned_values(expr, ctx))), None)
         if isinstance(expr, cst.Attribute):
@@ -1248,10 +1248,10 @@ class FlowGraph:
                     if isinstance(first, cst.Lambda) else None
             if self.knowledge.matches("returns.regrouped", qualified) or \
                     self.knowledge.matches("modules.containers", qualified):  # list(meters), nn.ModuleList(blocks)
-                return self.element_class(first, ctx, depth + 1)
+                return self.element_class(first, ctx, depth)
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
                 expr.func.attr.value == "values" and not expr.args:  # meters.values()
-            return self.element_class(expr.func.value, ctx, depth + 1)
+            return self.element_class(expr.func.value, ctx, depth)
         return None
 
     def _loop_variable(self, expr: cst.BaseExpression, ctx: Context) -> bool:

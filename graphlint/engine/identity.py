@@ -54,8 +54,9 @@ class Identity:
 
     # -- objects an expression holds -----------------------------------------------------------------
     def objects(self, expr: cst.BaseExpression, ctx: Context) -> frozenset[Node]:
-        """The objects (constructor calls, copies, optimizers) an expression may hold."""
-        return frozenset(obj for node in self.flow.eval(expr, ctx).nodes for obj in self.flow.points_to(node))
+        """The objects (constructor calls, copies, optimizers) an expression may hold (read from the graph as built,
+        without evaluating the expression again)."""
+        return frozenset(obj for node in self._nodes_of(expr, ctx) for obj in self.flow.points_to(node))
 
     # -- optimizers ----------------------------------------------------------------------------------
     @cached_property
@@ -402,10 +403,13 @@ class Identity:
             return None
         return frozenset(m for o in objects for m in self.flow.members(o))
 
-    def concerns(self, step: cst.Call, module: ModuleAnalysis):
+    def concerns(self, step: cst.Call, module: ModuleAnalysis, only: Node | None = None):
         """A test on order events (kind, call, module): whether the event may touch the gradients the step
-        applies. Unknown optimizers, receivers and losses concern every step."""
+        applies (``only``: the part of them one of the optimizers it runs holds, for a step of several, such as
+        `for opt in optimizers: opt.step()`). Unknown optimizers, receivers and losses concern every step."""
         stepped = self.stepped_by(step, module)
+        if only is not None and stepped is not None and only in stepped:
+            stepped = frozenset({only})
         params = self.parameter_objects(stepped) if stepped is not None else None
         if params is None:
             return lambda kind, node, mod: True

@@ -60,11 +60,12 @@ class StepGraph:
         event = self.events.get(p)
         return event is not None and event.clears and (among is None or among(p))
 
-    def concerning(self, step: int, identity) -> Among:
+    def concerning(self, step: int, identity, only=None) -> Among:
         """The events that may touch the gradients the optimizer of ``step`` applies (engine/identity.py): a
-        zero_grad(), step() or backward() of optimizers and losses over other parameters is left out."""
+        zero_grad(), step() or backward() of optimizers and losses over other parameters is left out. ``only``:
+        one of the optimizers a step of several runs."""
         event = self.events[step]
-        test = identity.concerns(event.node, event.module)
+        test = identity.concerns(event.node, event.module, only)
         return lambda q: test(self.events[q].kind, self.events[q].node, self.events[q].module)
 
     def nearest_before(self, p: int, kinds: tuple[str, ...], among: Among = None) -> set[int]:

@@ -355,25 +355,26 @@ class OptimizerNeverStepped(Rule):
     def check(self, analysis) -> Iterator[Report]:
         """Two mechanisms, one fault: the file's steps, told apart as objects, never run the optimizer; or the
         loop of its class's hierarchy (dispatch.UnsteppedByClassLoop) steps other attributes. One report per line."""
-        seen: set[int] = set()
+        seen: set[tuple] = set()
         for report in (*self._unstepped_by_the_files_steps(analysis), *UnsteppedByClassLoop.reports(analysis)):
-            line = (report.module or analysis.module).line(report.node)
-            if line not in seen:
-                seen.add(line)
+            module = report.module or analysis.module
+            where = (module.path, module.line(report.node))
+            if where not in seen:
+                seen.add(where)
                 yield report
 
     @staticmethod
     def _unstepped_by_the_files_steps(analysis) -> Iterator[Report]:
-        """An optimizer whose parameters the training loss reaches, that no `step()` of the file may run, and
-        that no code the analysis cannot see may reach."""
-        ident, mod = analysis.identity, analysis.module
+        """An optimizer whose parameters the training loss reaches, that no `step()` of the file (and the code it
+        calls) may run, and that no code the analysis cannot see may reach."""
+        ident = analysis.identity
         steps = [e for graph in analysis.steps.graphs for e in graph.of(STEP)]
         stepped = [ident.stepped_by(e.node, e.module) for e in steps]
         if not steps or None in stepped:
             return
         run = set().union(*stepped)
         for opt in ident.optimizers:
-            if opt.site.module is not mod or opt.node in run or opt.held is None or ident.escapes(opt) or \
+            if opt.node in run or opt.held is None or ident.escapes(opt) or \
                     not any(m in ident.training_reach for h in opt.held for m in analysis.flow.members(h)):
                 continue
             cleared = [e for graph in analysis.steps.graphs for e in graph.of(ZERO_GRAD)
@@ -382,11 +383,13 @@ class OptimizerNeverStepped(Rule):
             zeroed = f" (it is zeroed at line {cleared[0].module.line(cleared[0].node)})" if cleared else ""
             shown = list({(e.module.path, e.module.line(e.node)): e for e in steps}.values())[:3]
             lines = ", ".join(str(e.module.line(e.node)) for e in shown)
-            yield Report(opt.site.call, f"this optimizer over `{mod.code(opt.site.params)}` is never stepped{zeroed}: "
+            omod = opt.site.module
+            yield Report(opt.site.call, f"this optimizer over `{omod.code(opt.site.params)}` is never stepped{zeroed}: "
                          f"the training loss reaches its parameters, but no `step()` of the file runs it (the steps "
                          f"at line {lines} run other optimizers), so they get gradients and never move. Step it "
                          "with the others.",
-                         tuple(Related(e.node, "a step that runs another optimizer", e.module) for e in shown))
+                         tuple(Related(e.node, "a step that runs another optimizer", e.module) for e in shown),
+                         module=omod)
 
 
 @register

@@ -116,8 +116,8 @@ class MissingZeroGrad(Rule):
     @staticmethod
     def _check_loop(analysis, graph: StepGraph, head: int, region: set[int]) -> Report | None:
         loop = graph.flow.loops[head]
-        for p in sorted(set(plain_steps(graph)) & region):
-            among = graph.concerning(p, analysis.identity)
+        for p, among in ((p, among) for p in sorted(set(plain_steps(graph)) & region)
+                         for among in _each_optimizer(analysis, graph, p)):
             if not graph.uncleared_cycle(p, region, among):
                 continue
             step = graph.events[p]
@@ -154,6 +154,15 @@ class MissingZeroGrad(Rule):
                           (Related(backward.node, "backward() accumulates into .grad", backward.module),) + related,
                           module=step.module)
         return None
+
+
+def _each_optimizer(analysis, graph: StepGraph, p: int):
+    """The events that concern each optimizer the step at ``p`` runs, one optimizer at a time (a step in a loop
+    over a list runs several; each needs its own clear)."""
+    step = graph.events[p]
+    stepped = analysis.identity.stepped_by(step.node, step.module)
+    for only in sorted(stepped, key=repr) if stepped is not None and len(stepped) > 1 else (None,):
+        yield graph.concerning(p, analysis.identity, only)
 
 
 def _own_gates(event, step) -> tuple:

@@ -309,6 +309,16 @@ BUGS += [
                 opt_enc.step()
                 opt_dec.step()
         """, {}, "GL203", "opt_dec.step()", "opt_enc.zero_grad()"),
+    ("list_of_optimizers_stepped_but_only_the_first_zeroed", """
+        def main():
+            enc, dec = Net(8, 3), Critic()
+            optimizers = [torch.optim.Adam(enc.parameters(), lr=1e-3), torch.optim.Adam(dec.parameters(), lr=1e-3)]
+            for x, y in batches():
+                optimizers[0].zero_grad()
+                dec(enc(x)).pow(2).mean().backward()
+                for opt in optimizers:
+                    opt.step()
+        """, {}, "GL203", "opt.step()", "optimizers[0].zero_grad()"),
     ("only_the_encoder_module_zeroed_in_a_helper_module", """
         from loop import fit
 
@@ -384,6 +394,33 @@ BUGS += [
             for x, y in batches():
                 gan.step(x)
         """, {}, "GL207", "self.opt_gen = torch.optim.Adam", None),
+    ("gan_class_in_another_module_steps_the_critic_twice", """
+        from gan import Gan
+
+
+        def main():
+            gan = Gan(Net(8, 3), Critic())
+            for x, y in batches():
+                gan.step(x)
+        """, {"gan.py": """
+        import torch
+
+
+        class Gan:
+            def __init__(self, gen, critic):
+                self.gen, self.critic = gen, critic
+                self.opt_gen = torch.optim.Adam(gen.parameters(), lr=1e-3)
+                self.opt_critic = torch.optim.Adam(critic.parameters(), lr=1e-3)
+
+            def step(self, x):
+                fake = self.gen(x)
+                self.opt_critic.zero_grad()
+                self.critic(fake.detach()).mean().backward()
+                self.opt_critic.step()
+                self.opt_gen.zero_grad()
+                (-self.critic(fake).mean()).backward()
+                self.opt_critic.step()
+        """}, "GL207", ("gan.py", "self.opt_gen = torch.optim.Adam"), None),
     ("auxiliary_optimizer_left_out_of_the_stepped_list", """
         def build(model):
             main = [torch.optim.Adam(model.embed.parameters(), lr=1e-3)]
@@ -684,6 +721,17 @@ TWINS = {
                 model(x).pow(2).mean().backward()
                 enc_opt.step()
                 dec_opt.step()
+        """,
+    "list_of_optimizers_each_zeroed_and_stepped": """
+        def main():
+            enc, dec = Net(8, 3), Critic()
+            optimizers = [torch.optim.Adam(enc.parameters(), lr=1e-3), torch.optim.Adam(dec.parameters(), lr=1e-3)]
+            for x, y in batches():
+                for opt in optimizers:
+                    opt.zero_grad()
+                dec(enc(x)).pow(2).mean().backward()
+                for opt in optimizers:
+                    opt.step()
         """,
     "pair_of_optimizers_zeroed_in_a_tuple_loop": """
         def main():
