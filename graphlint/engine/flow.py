@@ -108,11 +108,11 @@ class Accumulation:
 
 @dataclass
 class ModuleCall:
-    """`self.tower(x)`: a module held in an attribute, called; its result node, and the no-grad it runs under."""
+    """`self.tower(x)` / `G(z)`: a module held in an attribute or a name, called; its result node, and the no-grad
+    it runs under."""
 
     call: cst.Call
     module: ModuleAnalysis
-    attr: str
     bound: Value
     result: tuple
     no_grad: Cut | None
@@ -169,7 +169,7 @@ class FlowGraph:
         self.non_autograd_updates: list[Value] = []  # objects updated outside autograd (EMA / target nets)
         self.frozen: list[tuple[Value, cst.CSTNode, ModuleAnalysis]] = []
         self.accumulations: list[Accumulation] = []  # `total += x`, `outputs.append(x)`
-        self.module_calls: list[ModuleCall] = []  # `self.encoder(x)`: a submodule stored in an attribute, called
+        self.module_calls: list[ModuleCall] = []  # `self.encoder(x)`, `G(z)`: a module instance, called
         self._done: set[str] = set()
         self._recorded: set[tuple] = set()
         self._call_sites: dict[str, list[tuple[cst.Call, Context]]] | None = None
@@ -726,9 +726,10 @@ class FlowGraph:
             return EMPTY
         result = self._call_node(call, ctx, EMPTY)
         self._edge(("ret", key), next(iter(result.alias)), alias=True, cut=ctx.no_grad)
-        if bound is not None and fn.name.value in ("forward", "__call__") and isinstance(call.func, cst.Attribute):
+        if bound is not None and fn.name.value in ("forward", "__call__") and \
+                isinstance(call.func, (cst.Attribute, cst.Name)):
             self._record("module call", call, lambda: self.module_calls.append(
-                ModuleCall(call, ctx.module, call.func.attr.value, bound, next(iter(result.alias)), ctx.no_grad)))
+                ModuleCall(call, ctx.module, bound, next(iter(result.alias)), ctx.no_grad)))
         arity = tuple_arity(fn)
         if arity:
             return Value(result.alias, elements=tuple(Value(alias=frozenset({("ret", key, i)})) for i in range(arity)))
