@@ -791,7 +791,7 @@ class FlowGraph:
                 return found[0].module, found[1], ctx.cls or defining, params[0].name
         return None
 
-    def looked_up_methods(self, call: cst.Call, ctx: Context, names: list[str] | None = None):
+    def looked_up_methods(self, call: cst.Call, ctx: Context, wanted: list[str] | None = None):
         """`getattr(obj, name)(...)` (a callback dispatcher): (defining class, method, obj's class) for each method
         of obj's class the name may be: a string literal, or every string the name is ever given."""
         func = self.getattr_call(call, ctx)
@@ -800,9 +800,9 @@ class FlowGraph:
         owner = self.class_of(func.args[0].value, ctx)
         if owner is None:
             return []
-        if names is None:
-            names = self.string_values(func.args[1].value, ctx)
-        found = [self.hierarchy.method(owner, n) for n in names]
+        if wanted is None:
+            wanted = self.string_values(func.args[1].value, ctx)
+        found = [self.hierarchy.method(owner, n) for n in wanted]
         return [(f[0], f[1], owner) for f in found if f is not None]
 
     def getattr_call(self, call: cst.Call, ctx: Context) -> cst.Call | None:
