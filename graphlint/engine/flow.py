@@ -122,11 +122,11 @@ class Accumulation:
 
 @dataclass
 class ModuleCall:
-    """`self.tower(x)`: a module held in an attribute, called; its result node, and the no-grad it runs under."""
+    """`self.tower(x)` / `G(z)`: a module held in an attribute or a name, called; its result node, and the no-grad
+    it runs under."""
 
     call: cst.Call
     module: ModuleAnalysis
-    attr: str
     bound: Value
     result: tuple
     no_grad: Cut | None
@@ -185,7 +185,7 @@ class FlowGraph:
         self.accumulations: list[Accumulation] = []  # `total += x`, `outputs.append(x)`
         # id of a call `f(...)` / `f.m(...)` with a plain name `f` -> the definitions of `f` that reach the call
         self.names_at_call: dict[int, frozenset] = {}
-        self.module_calls: list[ModuleCall] = []  # `self.encoder(x)`: a submodule stored in an attribute, called
+        self.module_calls: list[ModuleCall] = []  # `self.encoder(x)`, `G(z)`: a module instance, called
         # function key -> the calls that entered it, as resolved (a module's forward from `model(x)`, `__call__`)
         self.entered: dict[str, list[tuple[cst.Call, Context]]] = {}
         self._done: set[str] = set()
@@ -972,9 +972,10 @@ class FlowGraph:
             return EMPTY
         result = self._call_node(call, ctx, EMPTY)
         self._edge(("ret", key), next(iter(result.alias)), alias=True, cut=ctx.no_grad)
-        if bound is not None and fn.name.value in ("forward", "__call__") and isinstance(call.func, cst.Attribute):
+        if bound is not None and fn.name.value in ("forward", "__call__") and \
+                isinstance(call.func, (cst.Attribute, cst.Name)):
             self._record("module call", call, lambda: self.module_calls.append(
-                ModuleCall(call, ctx.module, call.func.attr.value, bound, next(iter(result.alias)), ctx.no_grad)))
+                ModuleCall(call, ctx.module, bound, next(iter(result.alias)), ctx.no_grad)))
         arity = tuple_arity(fn)
         if arity:
             self.shapes[("ret", key)] = frozenset(range(arity))
@@ -1092,7 +1093,7 @@ class FlowGraph:
                 return found[0].module, found[1], ctx.cls or defining, params[0].name
         return None
 
-    def looked_up_methods(self, call: cst.Call, ctx: Context, names: list[str] | None = None):
+    def looked_up_methods(self, call: cst.Call, ctx: Context, wanted: list[str] | None = None):
         """`getattr(obj, name)(...)` (a callback dispatcher): (defining class, method, obj's class) for each method
         of obj's class the name may be: a string literal, or every string the name is ever given."""
         func = self.getattr_call(call, ctx)
@@ -1101,9 +1102,9 @@ class FlowGraph:
         owner = self.class_of(func.args[0].value, ctx)
         if owner is None:
             return []
-        if names is None:
-            names = self.string_values(func.args[1].value, ctx)
-        found = [self.hierarchy.method(owner, n) for n in names]
+        if wanted is None:
+            wanted = self.string_values(func.args[1].value, ctx)
+        found = [self.hierarchy.method(owner, n) for n in wanted]
         return [(f[0], f[1], owner) for f in found if f is not None]
 
     def getattr_call(self, call: cst.Call, ctx: Context) -> cst.Call | None:

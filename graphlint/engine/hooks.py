@@ -168,9 +168,9 @@ class Hooks:
 
     def _zeroes(self, value: cst.BaseExpression, grad: str, ctx: Context) -> tuple[str, Known | None] | None:
         """How a returned value zeroes the gradient ``grad``: clamped to bounds that are both 0, or times 0."""
-        if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in \
-                ("clamp", "clip", "clamp_", "clip_") and _is_name(value.func.value, grad):
-            bounds = [a.value for a in value.args if a.keyword is None or a.keyword.value in ("min", "max")]
+        clamped = _clamped(value, ctx)
+        if clamped is not None and _is_name(clamped[0], grad):
+            bounds = clamped[1]
             if len(bounds) == 2:
                 known = [self._zero(b, ctx) for b in bounds]
                 if all(k is not None for k in known):
@@ -220,3 +220,16 @@ def _code(ctx: Context, expr: cst.BaseExpression) -> str:
 def _is_method(mod: ModuleAnalysis, fn: cst.FunctionDef) -> bool:
     cls = mod.enclosing_class(fn)
     return cls is not None and fn in cls.methods.values()
+
+
+def _clamped(value: cst.BaseExpression, ctx: Context):
+    """(the clamped tensor, its bounds) for `g.clamp(a, b)` / `g.clip(min=a, max=b)` / `torch.clamp(g, a, b)`."""
+    if not isinstance(value, cst.Call):
+        return None
+    func = value.func
+    args = [a for a in value.args if a.keyword is None or a.keyword.value in ("min", "max", "input")]
+    if isinstance(func, cst.Attribute) and func.attr.value in ("clamp", "clip", "clamp_", "clip_"):
+        if ctx.module.qualified(value) & {"torch.clamp", "torch.clip"}:
+            return (args[0].value, [a.value for a in args[1:]]) if args else None
+        return func.value, [a.value for a in args]
+    return None

@@ -449,8 +449,8 @@ class LossFlow:
         by_attr: dict[Node, list] = {}
         for mc in self.flow.module_calls:
             for node in mc.bound.alias:
-                if node[0] == "attr":
-                    by_attr.setdefault(node, []).append(mc)
+                if node[0] in ("attr", "var") and isinstance(node[2], str):
+                    by_attr.setdefault(node[:3], []).append(mc)
         instances_of: dict[int, int] = {}
         for _, data in graph.nodes(data=True):
             if data.get("kind") == "instance":
@@ -532,12 +532,14 @@ _NOT_USES = frozenset({"parameters", "named_parameters", "train", "eval", "to", 
 
 
 def _only_called(calls, attr: Node) -> bool:
-    """Every read of the attribute, in the files its calls are in, is a call of it (`self.tower(x)`) or asks for its
-    parameters or mode: no other use (`self.tower.embed(x)`, handing it on) may take a gradient from it."""
+    """Every read of the attribute (or name), in the files its calls are in, is a call of it (`self.tower(x)`) or
+    asks for its parameters or mode: no other use (`self.tower.embed(x)`, handing it on) may take a gradient from it."""
     name = attr[2]
     for mod in {id(mc.module): mc.module for mc in calls}.values():
-        for node in mod.all(cst.Attribute):
-            if node.attr.value != name or mod.is_written(node):
+        reads = [n for n in mod.all(cst.Attribute) if n.attr.value == name] if attr[0] == "attr" else \
+            [n for n in mod.all(cst.Name) if n.value == name and not _is_attribute_name(mod, n)]
+        for node in reads:
+            if mod.is_written(node) or any(isinstance(a, cst.AssignTarget) for a in mod.ancestors(node)):
                 continue
             parent = mod.parent(node)
             if isinstance(parent, cst.Call) and parent.func is node:
@@ -555,3 +557,9 @@ def _assigned_names(stmt: cst.CSTNode) -> set[str]:
         target = node.name if isinstance(node, cst.AsName) else node.target
         found |= {n.value for n in walk(target, cst.Name)}
     return found
+
+
+def _is_attribute_name(mod, name: cst.Name) -> bool:
+    """`x` in `obj.x`: an attribute's name, not a read of the variable."""
+    parent = mod.parent(name)
+    return isinstance(parent, cst.Attribute) and parent.attr is name

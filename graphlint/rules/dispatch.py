@@ -18,60 +18,57 @@ NOT_STEPPING = frozenset({"zero_grad", "state_dict", "load_state_dict", "param_g
 DYNAMIC_ACCESS = frozenset({"getattr", "vars", "setattr", "__dict__", "__getattr__", "__getattribute__"})
 
 
-class UnsteppedByClassLoop:
-    """GL207's second mechanism (the rule lives in optimizer.py): an optimizer built into `self.<attr>` that
-    the loop of the class or of its bases, read across the analysed files, never steps."""
+def never_stepped_by_the_class_loop(analysis) -> Iterator[Report]:
+    """GL207's second mechanism (the rule lives in optimizer.py): `self.x = Opt(...)` in a class whose loop (its
+    own or a base class's, in any analysed file) steps other optimizers and never reads `self.x` but to zero it."""
+    flow, mod = analysis.flow, analysis.module
+    for site in flow.optimizers:
+        if site.module is not mod or site.function is None:
+            continue
+        stored = _stored_in_self_attribute(mod, site.call)
+        cls = mod.enclosing_class(site.call)
+        if stored is None or cls is None:
+            continue
+        _, attr = stored
+        lineage = flow.hierarchy.ancestors(cls) + flow.hierarchy.subclasses(cls)
+        modules = {c.module.path: c.module for c in lineage} | {mod.path: mod}
+        if any(_may_use(m, attr) for m in modules.values()):
+            continue
+        loop_steps = [(c, call) for c in lineage for call in _self_steps(c)]
+        if not loop_steps:
+            continue  # no loop of this class steps anything: the stepping happens where we cannot see
+        trains = _trains_only_here(analysis, site)
+        if not trains:
+            continue
+        owner_cls, step = loop_steps[0]
+        stepped = sorted({owner_cls.module.code(c.func.value) for _, c in loop_steps})
+        loop = owner_cls.module.enclosing_function(step)
+        where = f"`{owner_cls.node.name.value}.{loop.name.value}`" if loop is not None else "the training loop"
+        names = ", ".join(f"`{x}`" for x in trains[:3]) + (" …" if len(trains) > 3 else "")
+        yield Report(site.call, f"`self.{attr}` is never stepped: the loop that trains this class, {where} "
+                     f"(line {owner_cls.module.line(step)}), steps only {', '.join(f'`{s}`' for s in stepped)}, and "
+                     f"nothing else reads `self.{attr}`. {names} get gradients from the loss and never move. "
+                     f"Step `self.{attr}` in the loop (override it), or give these parameters to the stepped "
+                     "optimizer.", (Related(step, "the step the loop runs", owner_cls.module),))
 
-    @staticmethod
-    def reports(analysis) -> Iterator[Report]:
-        flow, mod, losses = analysis.flow, analysis.module, analysis.losses
-        for site in flow.optimizers:
-            if site.module is not mod or site.function is None:
-                continue
-            stored = _stored_in_self_attribute(mod, site.call)
-            cls = mod.enclosing_class(site.call)
-            if stored is None or cls is None:
-                continue
-            assign, attr = stored
-            lineage = flow.hierarchy.ancestors(cls) + flow.hierarchy.subclasses(cls)
-            modules = {c.module.path: c.module for c in lineage} | {mod.path: mod}
-            if any(_may_use(m, attr) for m in modules.values()):
-                continue
-            loop_steps = [(c, call) for c in lineage for call in _self_steps(c)]
-            if not loop_steps:
-                continue  # no loop of this class steps anything: the stepping happens where we cannot see
-            trains = UnsteppedByClassLoop._trains_only_here(analysis, site)
-            if not trains:
-                continue
-            owner_cls, step = loop_steps[0]
-            stepped = sorted({owner_cls.module.code(c.func.value) for _, c in loop_steps})
-            loop = owner_cls.module.enclosing_function(step)
-            where = f"`{owner_cls.node.name.value}.{loop.name.value}`" if loop is not None else "the training loop"
-            names = ", ".join(f"`{x}`" for x in trains[:3]) + (" …" if len(trains) > 3 else "")
-            yield Report(assign, f"`self.{attr}` is never stepped: the loop that trains this class, {where} "
-                         f"(line {owner_cls.module.line(step)}), steps only {', '.join(f'`{s}`' for s in stepped)}, and "
-                         f"nothing else reads `self.{attr}`. {names} get gradients from the loss and never move. "
-                         f"Step `self.{attr}` in the loop (override it), or give these parameters to the stepped "
-                         "optimizer.", (Related(step, "the step the loop runs", owner_cls.module),))
 
-    @staticmethod
-    def _trains_only_here(analysis, site) -> list[str]:
-        """Labels of the owners this optimizer holds that reach a loss and that no other optimizer holds."""
-        losses = analysis.losses
-        mine = losses.coverage_of(site)
-        if mine is None:
+def _trains_only_here(analysis, site) -> list[str]:
+    """Labels of the owners this optimizer holds that reach a loss and that no other optimizer holds."""
+    losses = analysis.losses
+    mine = losses.coverage_of(site)
+    if mine is None:
+        return []
+    others: set = set()
+    for other in analysis.flow.optimizers:
+        if other is site:
+            continue
+        covered = losses.coverage_of(other)
+        if covered is None:
             return []
-        others: set = set()
-        for other in analysis.flow.optimizers:
-            if other is site:
-                continue
-            covered = losses.coverage_of(other)
-            if covered is None:
-                return []
-            others |= covered
-        owners = [o for o in losses.owners if o in mine and o not in others and o in losses.reaches_loss_cleanly
-                  and o not in losses.frozen_owners and o not in losses.updated_outside_autograd]
-        return list(losses.outermost_labels(owners))
+        others |= covered
+    owners = [o for o in losses.owners if o in mine and o not in others and o in losses.reaches_loss_cleanly
+              and o not in losses.frozen_owners and o not in losses.updated_outside_autograd]
+    return list(losses.outermost_labels(owners))
 
 
 def _stored_in_self_attribute(mod: ModuleAnalysis, call: cst.Call) -> tuple[cst.Assign, str] | None:

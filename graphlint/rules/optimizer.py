@@ -12,7 +12,7 @@ from graphlint.engine.identity import (AFTER, constructs_model, context_of, name
                                        parameter_names)
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
-from graphlint.rules.dispatch import UnsteppedByClassLoop
+from graphlint.rules.dispatch import never_stepped_by_the_class_loop
 from graphlint.rules.structure import TENSOR_FACTORIES, creates_parameters
 
 
@@ -354,9 +354,9 @@ class OptimizerNeverStepped(Rule):
 
     def check(self, analysis) -> Iterator[Report]:
         """Two mechanisms, one fault: the file's steps, told apart as objects, never run the optimizer; or the
-        loop of its class's hierarchy (dispatch.UnsteppedByClassLoop) steps other attributes. One report per line."""
+        loop of its class's hierarchy (dispatch.never_stepped_by_the_class_loop) steps other attributes. One report per line."""
         seen: set[tuple] = set()
-        for report in (*self._unstepped_by_the_files_steps(analysis), *UnsteppedByClassLoop.reports(analysis)):
+        for report in (*self._unstepped_by_the_files_steps(analysis), *never_stepped_by_the_class_loop(analysis)):
             module = report.module or analysis.module
             where = (module.path, module.line(report.node))
             if where not in seen:

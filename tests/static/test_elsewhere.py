@@ -352,6 +352,10 @@ DEF_CLAMP_MINMAX = '''def install(model, c):
     for p in model.parameters():
         p.register_hook(clamp)'''
 
+FUNCTION_CLAMP = '''def install(model, c):
+    for p in model.parameters():
+        p.register_hook(lambda g: torch.clamp(g, min=-c, max=c))'''
+
 GUARDED = '''def install(model, c):
     if c <= 0:
         return
@@ -363,6 +367,7 @@ GUARDED = '''def install(model, c):
     (ARGPARSE.format(value="0.0"), LAMBDA_CLAMP, "args.grad_clip"),
     (DATACLASS.format(value=0), DEF_SCALE, "cfg.grad_scale"),
     (DICT.format(value="0.0"), DEF_CLAMP_MINMAX, "CONFIG.get('clip', 1.0)"),
+    (DICT.format(value="0"), FUNCTION_CLAMP, "CONFIG['clip']"),
 ])
 def test_gradient_hook_that_zeroes_every_gradient(tmp_path, config, install, bound):
     write(tmp_path, {"train.py": GRAD_HOOK.format(config=config, install=install, bound=bound)})
