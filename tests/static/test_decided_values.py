@@ -364,6 +364,32 @@ optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 for epoch in range(EPOCHS):
     optimizer.param_groups[0]["lr"] = 0.1 * min(1, epoch // RAMP)
 ''' + LOOP.replace("\n", "\n    "), ("EPOCHS = 3", "EPOCHS = 9"), "GL601"),
+    ("step gate: accumulation longer than the loader's batches per epoch", HEADER + NET + '''
+from torch.utils.data import DataLoader, TensorDataset
+
+
+def train_one_epoch(model, loader, optimizer, accum_steps):
+    for i, (xb, yb) in enumerate(loader):
+        loss = F.cross_entropy(model(xb), yb) / accum_steps
+        loss.backward()
+        if (i + 1) % accum_steps == 0:
+            optimizer.step()
+            optimizer.zero_grad()
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--batch-size", type=int, default=16)
+parser.add_argument("--accum-steps", type=int, default=8)  # DECIDED
+args = parser.parse_args()
+features = torch.randn(96, 8)
+labels = torch.randint(0, 2, (96,))
+loader = DataLoader(TensorDataset(features, labels), batch_size=args.batch_size, shuffle=True)
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+optimizer.zero_grad()
+for epoch in range(3):
+    train_one_epoch(model, loader, optimizer, args.accum_steps)
+''', ("default=8)", "default=2)"), "GL205"),
     ("step gate: an epoch handed to a helper never reaches the threshold", HEADER + NET + '''
 
 def train_epoch(model, optimizer, epoch, args):
@@ -501,6 +527,20 @@ for step in range(4):
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
+''',
+    "accumulation over a loader of unknown length": HEADER + NET + '''
+from torch.utils.data import DataLoader
+from datasets import load_dataset
+
+loader = DataLoader(load_dataset("imdb")["train"], batch_size=16)
+ACCUM = 64
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for i, batch in enumerate(loader):
+    F.cross_entropy(model(batch["x"]), batch["y"]).backward()
+    if (i + 1) % ACCUM == 0:
+        optimizer.step()
+        optimizer.zero_grad()
 ''',
     "the side head's output also logged every step": HEADER + TWO_HEADS + '''
 AUX_WEIGHT = 0.0
