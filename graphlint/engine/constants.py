@@ -519,6 +519,9 @@ class Constants:
             return None
         if isinstance(expr, cst.Dict):
             return expr, ctx
+        if isinstance(expr, cst.Attribute):  # `self.weights`, given one dict in `__init__`
+            found = self._one_instance_value(expr, ctx)
+            return self._dict_literal(*found, depth - 1) if found is not None else None
         if isinstance(expr, cst.Subscript):
             key = _string_index(expr)
             outer = self._dict_literal(expr.value, ctx, depth - 1) if key is not None else None
