@@ -123,14 +123,11 @@ def _whole_slice(analysis, holder: cst.BaseExpression, ctx: Context) -> tuple[st
     if not isinstance(part, cst.Slice) or part.lower is not None or part.step is not None or part.upper is None:
         return None
     loop_ctx = Context(mod, mod.enclosing_function(found[0]), mod.enclosing_class(found[0]))
-    upper = analysis.constants.held(part.upper, loop_ctx)
+    held = analysis.constants.held_in(part.upper, loop_ctx)
+    upper, upper_ctx = held if held is not None else (None, None)
     if not (isinstance(upper, cst.BinaryOperation) and isinstance(upper.operator, cst.Subtract) and
-            isinstance(upper.left, cst.Call) and mod.code(upper.left.func) == "len" and len(upper.left.args) == 1):
+            _is_length_of(analysis, upper.left, upper_ctx, sliced.value, loop_ctx)):
         return None
-    counted = upper.left.args[0].value
-    if mod.code(counted) != mod.code(sliced.value):
-        return None
-    upper_ctx = _context_of(mod, upper)
     spared = analysis.constants.value(upper.right, upper_ctx)
     if spared is None or not spared.elsewhere or isinstance(spared.value, bool) or \
             not isinstance(spared.value, (int, float)) or spared.value > 0:
@@ -141,8 +138,39 @@ def _whole_slice(analysis, holder: cst.BaseExpression, ctx: Context) -> tuple[st
             "meant to train, or fail on 0.", spared)
 
 
-def _context_of(mod: ModuleAnalysis, node: cst.CSTNode) -> Context:
-    return Context(mod, mod.enclosing_function(node), mod.enclosing_class(node))
+def _is_length_of(analysis, expr: cst.BaseExpression, ctx: Context, container: cst.BaseExpression,
+                  container_ctx: Context) -> bool:
+    """`len(blocks)` for `blocks`, or a value equal to the number of layers the model builds into it
+    (`cfg.depth` for `nn.ModuleList(Block() for _ in range(cfg.depth))`)."""
+    mod = ctx.module
+    if isinstance(expr, cst.Call) and mod.code(expr.func) == "len" and len(expr.args) == 1:
+        return mod.code(expr.args[0].value) == container_ctx.module.code(container)
+    length = _built_length(analysis, container, container_ctx)
+    value = analysis.constants.value(expr, ctx) if length is not None else None
+    return value is not None and not isinstance(value.value, bool) and value.value == length
+
+
+def _built_length(analysis, container: cst.BaseExpression, ctx: Context) -> int | None:
+    """The number of layers in `model.blocks` when its class builds it from `range(n)` with n known
+    (`nn.ModuleList(Block() for _ in range(depth))`, `nn.Sequential(*[... for _ in range(depth)])`)."""
+    if not isinstance(container, cst.Attribute):
+        return None
+    cls = analysis.flow.class_of(container.value, ctx)
+    values = cls.attr_values.get(container.attr.value, ()) if cls is not None else ()
+    if len(values) != 1 or not isinstance(values[0][0], cst.Call) or len(values[0][0].args) != 1:
+        return None
+    built, method = values[0]
+    items = built.args[0].value
+    if isinstance(items, (cst.List, cst.Tuple)) and len(items.elements) == 1 and \
+            isinstance(items.elements[0], cst.StarredElement):
+        items = items.elements[0].value
+    if not isinstance(items, (cst.GeneratorExp, cst.ListComp)) or items.for_in.ifs or items.for_in.inner_for_in or \
+            not isinstance(items.for_in.iter, cst.Call) or cls.module.code(items.for_in.iter.func) != "range" or \
+            len(items.for_in.iter.args) != 1:
+        return None
+    count = analysis.constants.value(items.for_in.iter.args[0].value, Context(cls.module, method, cls))
+    return count.value if count is not None and isinstance(count.value, int) and \
+        not isinstance(count.value, bool) else None
 
 
 # -- a freeze under a condition the values decide ---------------------------------------------------------------------

@@ -146,6 +146,30 @@ for blk in model.blocks[:len(model.blocks) - args.unfrozen]:
         p.requires_grad = False
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 ''' + LOOP, ('default=0)  # DECIDED', 'default=1)  # DECIDED'), "GL702"),
+    ("frozen: a slice ending at the configured depth minus a default of 0", HEADER + '''
+
+@dataclass
+class Cfg:
+    depth: int = 4
+    finetune_last: int = 0  # DECIDED
+
+
+class Stack(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.layers = nn.Sequential(*[nn.Linear(8, 8) for _ in range(cfg.depth)])
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.out(self.layers(x))
+
+
+cfg = Cfg()
+model = Stack(cfg)
+for layer in model.layers[:cfg.depth - cfg.finetune_last]:
+    layer.requires_grad_(False)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+''' + LOOP, ("finetune_last: int = 0", "finetune_last: int = 2"), "GL702"),
     ("frozen: a module-level prefix tuple through any()", HEADER + NET + '''
 TRAINABLE = ("encoders", "head")  # DECIDED
 model = Net()
