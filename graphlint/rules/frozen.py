@@ -34,6 +34,8 @@ class FrozenByDecidedValue(Rule):
             found = _unmatched_prefixes(analysis, site, holder, kept, ctx) if kept is not None else None
             if found is None and _is_false(analysis, value, ctx):
                 found = _whole_slice(analysis, holder, ctx) or _decided_branch(analysis, site, holder, ctx)
+            elif found is None:
+                found = _decided_value(analysis, value, holder, ctx)
             if found is not None:
                 message, known = found
                 yield Report(site, message, (Related(known.origin, f"the value that decides it: {known.how}",
@@ -176,8 +178,7 @@ def _built_length(analysis, container: cst.BaseExpression, ctx: Context) -> int 
 # -- a freeze under a condition the values decide ---------------------------------------------------------------------
 def _decided_branch(analysis, site: cst.CSTNode, holder: cst.BaseExpression, ctx: Context) -> tuple[str, Known] | None:
     """`if not args.finetune_backbone: model.backbone.requires_grad_(False)` where the values decide the freeze runs,
-    and the code shows it wants the module trained: the deciding flag is negated against its destination
-    (`--no-backbone-finetune` storing True into `finetune_backbone`), or the module gets its own optimizer group."""
+    and the code shows it wants the module trained (see `_meant_to_train`)."""
     mod = ctx.module
     child: cst.CSTNode = site
     for parent in mod.ancestors(site):
@@ -192,6 +193,23 @@ def _decided_branch(analysis, site: cst.CSTNode, holder: cst.BaseExpression, ctx
     runs = child is parent.body
     if known is None or not known.elsewhere or isinstance(known.value, EnumMember) or bool(known.value) is not runs:
         return None
+    return _meant_to_train(analysis, holder, known, f"`if {mod.code(parent.test)}` is always {bool(known.value)}")
+
+
+def _decided_value(analysis, value: cst.BaseExpression, holder: cst.BaseExpression, ctx: Context
+                   ) -> tuple[str, Known] | None:
+    """`model.backbone.requires_grad_(args.finetune_backbone)` with a value the file decides False."""
+    known = analysis.constants.value(value, ctx)
+    if known is None or not known.elsewhere or known.value is not False:
+        return None
+    return _meant_to_train(analysis, holder, known, f"`{ctx.module.code(value)}` is False")
+
+
+def _meant_to_train(analysis, holder: cst.BaseExpression, known: Known, decided: str) -> tuple[str, Known] | None:
+    """A freeze the defaults decide is a fault only with evidence the module should train: the deciding flag is
+    negated against its destination (`--no-backbone-finetune` storing True into `finetune_backbone`), or the module
+    gets its own optimizer group."""
+    mod = analysis.module
     target = mod.code(_module_of(mod, holder))
     negated = _negated_flag(mod, known)
     grouped = _own_optimizer_group(analysis, target)
@@ -200,8 +218,8 @@ def _decided_branch(analysis, site: cst.CSTNode, holder: cst.BaseExpression, ctx
     why = (f"the option `{negated}` stores True into a destination named for the opposite, so it defaults to the "
            "freezing side" if negated else f"yet `{target}` gets its own optimizer group (line "
            f"{mod.line(grouped)}), so it is meant to train")
-    return (f"`{target}` is frozen on every run with the file's defaults: `if {mod.code(parent.test)}` is "
-            f"always {bool(known.value)} ({known.how}, line {known.module.line(known.origin)}); {why}.", known)
+    return (f"`{target}` is frozen on every run with the file's defaults: {decided} ({known.how}, line "
+            f"{known.module.line(known.origin)}); {why}.", known)
 
 
 def _negated_flag(mod: ModuleAnalysis, known: Known) -> str | None:

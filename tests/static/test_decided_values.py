@@ -204,6 +204,14 @@ if not args.train_encoder:
         p.requires_grad = False
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 ''' + LOOP, ('action="store_true"', 'action="store_false"'), "GL702"),
+    ("frozen: requires_grad_ given a negated flag's value", HEADER + NET + '''
+parser = argparse.ArgumentParser()
+parser.add_argument("--freeze-encoder", "--no-train-encoder", dest="train_encoder", action="store_true")  # DECIDED
+args = parser.parse_args()
+model = Net()
+model.encoder.requires_grad_(args.train_encoder)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+''' + LOOP, ('action="store_true"', 'action="store_false"'), "GL702"),
     ("frozen: a default that freezes a module given its own optimizer group", HEADER + NET + '''
 
 @dataclass
