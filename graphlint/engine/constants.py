@@ -136,15 +136,17 @@ class Constants:
                     loop = need.loop
                     mod = need.module
                     try:
-                        found = self._range(loop, Context(mod, mod.enclosing_function(loop), mod.enclosing_class(loop)))
+                        found = self._iterations(loop, Context(mod, mod.enclosing_function(loop),
+                                                               mod.enclosing_class(loop)))
                     except _Enumerate:
                         return None  # a range whose bounds are another loop's variable
-                    values = range(*(b.value for b in found)) if found is not None else range(0)
-                    if not values or len(values) * (len(pending) + 1) > limit:
+                    if found is None or not found[0] or len(found[0]) * (len(pending) + 1) > limit:
                         return None
+                    values, found = found
                     bounds[id(loop)] = found
                     origin = loop.iter
-                    how = f"`{mod.code(loop.target)}` on each iteration of `{mod.code(loop.iter)}`"
+                    counter = loop.target.elements[0].value if isinstance(loop.target, cst.Tuple) else loop.target
+                    how = f"`{mod.code(counter)}` on each iteration of `{mod.code(loop.iter)}`"
                     pending.extend({**self._bound, id(loop): Known(v, origin, mod, True, how)} for v in values)
                     continue
                 if known is None or len(results) >= limit:
@@ -156,12 +158,97 @@ class Constants:
         return results, [b for found in bounds.values() for b in found]
 
     def _loop_variable(self, name: cst.Name, mod: ModuleAnalysis) -> cst.For | None:
-        """The `for` loop whose plain target is the name's only binding."""
+        """The `for` loop whose plain target, or whose `enumerate` counter (`i` of `for i, batch in
+        enumerate(loader)`), is the name's only binding."""
         bindings = mod.scopes.bindings(name)
         if len(bindings) != 1:
             return None
-        loop = mod.parent(bindings[0].node)
-        return loop if isinstance(loop, cst.For) and loop.target is bindings[0].node else None
+        node = bindings[0].node
+        loop = mod.parent(node)
+        if isinstance(loop, cst.For) and loop.target is node:
+            return loop
+        target = mod.parent(loop) if isinstance(loop, cst.Element) else None
+        loop = mod.parent(target) if isinstance(target, cst.Tuple) else None
+        if isinstance(loop, cst.For) and loop.target is target and target.elements[0].value is node and \
+                isinstance(loop.iter, cst.Call) and _qualified_tail(mod, loop.iter.func) == "enumerate":
+            return loop
+        return None
+
+    def _iterations(self, loop: cst.For, ctx: Context) -> tuple[range, list[Known]] | None:
+        """The values a loop variable takes: `range(...)` with known bounds, or the counter of `enumerate(loader)`
+        over a loader whose number of batches the file decides."""
+        it = loop.iter
+        if isinstance(it, cst.Call) and _qualified_tail(ctx.module, it.func) == "enumerate":
+            if len(it.args) != 1 or it.args[0].keyword is not None or it.args[0].star:
+                return None
+            batches = self._batches(it.args[0].value, ctx)
+            return (range(batches.value), [batches]) if batches is not None else None
+        bounds = self._range(loop, ctx)
+        return (range(*(b.value for b in bounds)), bounds) if bounds is not None else None
+
+    def _batches(self, loader: cst.BaseExpression, ctx: Context) -> Known | None:
+        """`len(loader)` for `DataLoader(TensorDataset(x, ...), batch_size=b)` where the first size of `x` (a tensor
+        factory's literal or default size) and `b` are known: ceil(n / b), or floor with `drop_last=True`."""
+        found = self.held_in(loader, ctx)
+        if found is None or not isinstance(found[0], cst.Call) or \
+                not _qualified_tail(found[1].module, found[0].func).endswith("DataLoader"):
+            return None
+        call, lctx = found
+        if any(a.star or a.keyword is not None and a.keyword.value in ("sampler", "batch_sampler") for a in call.args):
+            return None
+        positional = [a.value for a in call.args if a.keyword is None]
+        dataset = _keyword(call, "dataset") or (positional[0] if positional else None)
+        batch = _keyword(call, "batch_size") or (positional[1] if len(positional) > 1 else None)
+        drop = _keyword(call, "drop_last")
+        size = self._first_size(dataset, lctx, dataset_level=True) if dataset is not None else None
+        batch_size = self.value(batch, lctx) if batch is not None else Known(1, call, lctx.module)
+        drop_last = self.value(drop, lctx) if drop is not None else Known(False, call, lctx.module)
+        if size is None or batch_size is None or drop_last is None or not isinstance(batch_size.value, int) or \
+                isinstance(batch_size.value, bool) or batch_size.value <= 0 or not isinstance(drop_last.value, bool):
+            return None
+        n, b = size.value, batch_size.value
+        count = n // b if drop_last.value else -(-n // b)
+        decisive = size if size.elsewhere else batch_size
+        return replace(decisive, value=count, elsewhere=True, how=f"`len({lctx.module.code(call)[:60]})` = {count} "
+                       f"batches ({n} samples, batch size {b})",
+                       others=tuple(k for k in (size, batch_size) if k is not decisive and k.elsewhere))
+
+    def _first_size(self, expr: cst.BaseExpression, ctx: Context, dataset_level: bool = False) -> Known | None:
+        """The first dimension of a tensor built by a factory with a known size (`torch.randn(96, 20)`,
+        `torch.randint(0, 5, (96,))`), through names, `.float()`-like casts and slices that keep the first dimension;
+        for a `TensorDataset(x, ...)`, that of its first tensor."""
+        found = self.held_in(expr, ctx)
+        if found is None:
+            return None
+        expr, ctx = found
+        mod = ctx.module
+        if isinstance(expr, cst.Subscript):
+            first = expr.slice[0].slice
+            keeps = isinstance(first, cst.Slice) and first.lower is None and first.upper is None and first.step is None
+            return self._first_size(expr.value, ctx) if keeps and not dataset_level else None
+        if not isinstance(expr, cst.Call):
+            return None
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("float", "long", "int", "double", "half", "to",
+                                                                   "cuda", "cpu", "contiguous", "clone") \
+                and not dataset_level:
+            return self._first_size(func.value, ctx)
+        called = _qualified_tail(mod, func)
+        positional = [a.value for a in expr.args if a.keyword is None and not a.star]
+        if dataset_level:
+            return self._first_size(positional[0], ctx) if called.endswith("TensorDataset") and positional else None
+        if called in ("torch.randn", "torch.rand", "torch.zeros", "torch.ones", "torch.empty"):
+            shape = _keyword(expr, "size") or (positional[0] if positional else None)
+        elif called == "torch.randint":
+            shape = _keyword(expr, "size") or (positional[-1] if len(positional) >= 2 else None)
+        elif called in ("torch.arange", "torch.randperm") and len(positional) == 1:
+            shape = positional[0]
+        else:
+            return None
+        if isinstance(shape, (cst.Tuple, cst.List)):
+            shape = shape.elements[0].value if shape.elements else None
+        size = self.value(shape, ctx) if shape is not None else None
+        return size if size is not None and isinstance(size.value, int) and not isinstance(size.value, bool) else None
 
     def _in_dead_arm(self, value: cst.BaseExpression, ctx: Context, depth: int) -> bool:
         """The assignment giving ``value`` sits in an arm of an `if` that the values being enumerated rule out."""
@@ -446,6 +533,9 @@ class Constants:
             return None
         if isinstance(expr, cst.Dict):
             return expr, ctx
+        if isinstance(expr, cst.Attribute):  # `self.weights`, given one dict in `__init__`
+            found = self._one_instance_value(expr, ctx)
+            return self._dict_literal(*found, depth - 1) if found is not None else None
         if isinstance(expr, cst.Subscript):
             key = _string_index(expr)
             outer = self._dict_literal(expr.value, ctx, depth - 1) if key is not None else None
@@ -543,6 +633,11 @@ class Constants:
     def held(self, expr: cst.BaseExpression, ctx: Context) -> cst.BaseExpression | None:
         """The one expression a name holds (following names and parameters: `groups` for `[{"params": ...}]`), or
         None when it is given several."""
+        found = self.held_in(expr, ctx)
+        return found[0] if found is not None else None
+
+    def held_in(self, expr: cst.BaseExpression, ctx: Context) -> tuple[cst.BaseExpression, Context] | None:
+        """`held`, with the context the expression is evaluated in."""
         for _ in range(6):
             if isinstance(expr, cst.Name):
                 found = self._assignments(expr, ctx)
@@ -554,7 +649,7 @@ class Constants:
             elif isinstance(expr, cst.Attribute) and self._one_instance_value(expr, ctx) is not None:
                 expr, ctx = self._one_instance_value(expr, ctx)
             else:
-                return expr
+                return expr, ctx
         return None
 
     def _one_instance_value(self, expr: cst.Attribute, ctx: Context) -> tuple[cst.BaseExpression, Context] | None:

@@ -34,6 +34,8 @@ class FrozenByDecidedValue(Rule):
             found = _unmatched_prefixes(analysis, site, holder, kept, ctx) if kept is not None else None
             if found is None and _is_false(analysis, value, ctx):
                 found = _whole_slice(analysis, holder, ctx) or _decided_branch(analysis, site, holder, ctx)
+            elif found is None:
+                found = _decided_value(analysis, value, holder, ctx)
             if found is not None:
                 message, known = found
                 yield Report(site, message, (Related(known.origin, f"the value that decides it: {known.how}",
@@ -123,14 +125,11 @@ def _whole_slice(analysis, holder: cst.BaseExpression, ctx: Context) -> tuple[st
     if not isinstance(part, cst.Slice) or part.lower is not None or part.step is not None or part.upper is None:
         return None
     loop_ctx = Context(mod, mod.enclosing_function(found[0]), mod.enclosing_class(found[0]))
-    upper = analysis.constants.held(part.upper, loop_ctx)
+    held = analysis.constants.held_in(part.upper, loop_ctx)
+    upper, upper_ctx = held if held is not None else (None, None)
     if not (isinstance(upper, cst.BinaryOperation) and isinstance(upper.operator, cst.Subtract) and
-            isinstance(upper.left, cst.Call) and mod.code(upper.left.func) == "len" and len(upper.left.args) == 1):
+            _is_length_of(analysis, upper.left, upper_ctx, sliced.value, loop_ctx)):
         return None
-    counted = upper.left.args[0].value
-    if mod.code(counted) != mod.code(sliced.value):
-        return None
-    upper_ctx = _context_of(mod, upper)
     spared = analysis.constants.value(upper.right, upper_ctx)
     if spared is None or not spared.elsewhere or isinstance(spared.value, bool) or \
             not isinstance(spared.value, (int, float)) or spared.value > 0:
@@ -141,15 +140,45 @@ def _whole_slice(analysis, holder: cst.BaseExpression, ctx: Context) -> tuple[st
             "meant to train, or fail on 0.", spared)
 
 
-def _context_of(mod: ModuleAnalysis, node: cst.CSTNode) -> Context:
-    return Context(mod, mod.enclosing_function(node), mod.enclosing_class(node))
+def _is_length_of(analysis, expr: cst.BaseExpression, ctx: Context, container: cst.BaseExpression,
+                  container_ctx: Context) -> bool:
+    """`len(blocks)` for `blocks`, or a value equal to the number of layers the model builds into it
+    (`cfg.depth` for `nn.ModuleList(Block() for _ in range(cfg.depth))`)."""
+    mod = ctx.module
+    if isinstance(expr, cst.Call) and mod.code(expr.func) == "len" and len(expr.args) == 1:
+        return mod.code(expr.args[0].value) == container_ctx.module.code(container)
+    length = _built_length(analysis, container, container_ctx)
+    value = analysis.constants.value(expr, ctx) if length is not None else None
+    return value is not None and not isinstance(value.value, bool) and value.value == length
+
+
+def _built_length(analysis, container: cst.BaseExpression, ctx: Context) -> int | None:
+    """The number of layers in `model.blocks` when its class builds it from `range(n)` with n known
+    (`nn.ModuleList(Block() for _ in range(depth))`, `nn.Sequential(*[... for _ in range(depth)])`)."""
+    if not isinstance(container, cst.Attribute):
+        return None
+    cls = analysis.flow.class_of(container.value, ctx)
+    values = cls.attr_values.get(container.attr.value, ()) if cls is not None else ()
+    if len(values) != 1 or not isinstance(values[0][0], cst.Call) or len(values[0][0].args) != 1:
+        return None
+    built, method = values[0]
+    items = built.args[0].value
+    if isinstance(items, (cst.List, cst.Tuple)) and len(items.elements) == 1 and \
+            isinstance(items.elements[0], cst.StarredElement):
+        items = items.elements[0].value
+    if not isinstance(items, (cst.GeneratorExp, cst.ListComp)) or items.for_in.ifs or items.for_in.inner_for_in or \
+            not isinstance(items.for_in.iter, cst.Call) or cls.module.code(items.for_in.iter.func) != "range" or \
+            len(items.for_in.iter.args) != 1:
+        return None
+    count = analysis.constants.value(items.for_in.iter.args[0].value, Context(cls.module, method, cls))
+    return count.value if count is not None and isinstance(count.value, int) and \
+        not isinstance(count.value, bool) else None
 
 
 # -- a freeze under a condition the values decide ---------------------------------------------------------------------
 def _decided_branch(analysis, site: cst.CSTNode, holder: cst.BaseExpression, ctx: Context) -> tuple[str, Known] | None:
     """`if not args.finetune_backbone: model.backbone.requires_grad_(False)` where the values decide the freeze runs,
-    and the code shows it wants the module trained: the deciding flag is negated against its destination
-    (`--no-backbone-finetune` storing True into `finetune_backbone`), or the module gets its own optimizer group."""
+    and the code shows it wants the module trained (see `_meant_to_train`)."""
     mod = ctx.module
     child: cst.CSTNode = site
     for parent in mod.ancestors(site):
@@ -164,6 +193,23 @@ def _decided_branch(analysis, site: cst.CSTNode, holder: cst.BaseExpression, ctx
     runs = child is parent.body
     if known is None or not known.elsewhere or isinstance(known.value, EnumMember) or bool(known.value) is not runs:
         return None
+    return _meant_to_train(analysis, holder, known, f"`if {mod.code(parent.test)}` is always {bool(known.value)}")
+
+
+def _decided_value(analysis, value: cst.BaseExpression, holder: cst.BaseExpression, ctx: Context
+                   ) -> tuple[str, Known] | None:
+    """`model.backbone.requires_grad_(args.finetune_backbone)` with a value the file decides False."""
+    known = analysis.constants.value(value, ctx)
+    if known is None or not known.elsewhere or known.value is not False:
+        return None
+    return _meant_to_train(analysis, holder, known, f"`{ctx.module.code(value)}` is False")
+
+
+def _meant_to_train(analysis, holder: cst.BaseExpression, known: Known, decided: str) -> tuple[str, Known] | None:
+    """A freeze the defaults decide is a fault only with evidence the module should train: the deciding flag is
+    negated against its destination (`--no-backbone-finetune` storing True into `finetune_backbone`), or the module
+    gets its own optimizer group."""
+    mod = analysis.module
     target = mod.code(_module_of(mod, holder))
     negated = _negated_flag(mod, known)
     grouped = _own_optimizer_group(analysis, target)
@@ -172,8 +218,8 @@ def _decided_branch(analysis, site: cst.CSTNode, holder: cst.BaseExpression, ctx
     why = (f"the option `{negated}` stores True into a destination named for the opposite, so it defaults to the "
            "freezing side" if negated else f"yet `{target}` gets its own optimizer group (line "
            f"{mod.line(grouped)}), so it is meant to train")
-    return (f"`{target}` is frozen on every run with the file's defaults: `if {mod.code(parent.test)}` is "
-            f"always {bool(known.value)} ({known.how}, line {known.module.line(known.origin)}); {why}.", known)
+    return (f"`{target}` is frozen on every run with the file's defaults: {decided} ({known.how}, line "
+            f"{known.module.line(known.origin)}); {why}.", known)
 
 
 def _negated_flag(mod: ModuleAnalysis, known: Known) -> str | None:

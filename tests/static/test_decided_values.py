@@ -146,6 +146,30 @@ for blk in model.blocks[:len(model.blocks) - args.unfrozen]:
         p.requires_grad = False
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 ''' + LOOP, ('default=0)  # DECIDED', 'default=1)  # DECIDED'), "GL702"),
+    ("frozen: a slice ending at the configured depth minus a default of 0", HEADER + '''
+
+@dataclass
+class Cfg:
+    depth: int = 4
+    finetune_last: int = 0  # DECIDED
+
+
+class Stack(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.layers = nn.Sequential(*[nn.Linear(8, 8) for _ in range(cfg.depth)])
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.out(self.layers(x))
+
+
+cfg = Cfg()
+model = Stack(cfg)
+for layer in model.layers[:cfg.depth - cfg.finetune_last]:
+    layer.requires_grad_(False)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+''' + LOOP, ("finetune_last: int = 0", "finetune_last: int = 2"), "GL702"),
     ("frozen: a module-level prefix tuple through any()", HEADER + NET + '''
 TRAINABLE = ("encoders", "head")  # DECIDED
 model = Net()
@@ -178,6 +202,14 @@ model = Net()
 if not args.train_encoder:
     for p in model.encoder.parameters():
         p.requires_grad = False
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+''' + LOOP, ('action="store_true"', 'action="store_false"'), "GL702"),
+    ("frozen: requires_grad_ given a negated flag's value", HEADER + NET + '''
+parser = argparse.ArgumentParser()
+parser.add_argument("--freeze-encoder", "--no-train-encoder", dest="train_encoder", action="store_true")  # DECIDED
+args = parser.parse_args()
+model = Net()
+model.encoder.requires_grad_(args.train_encoder)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 ''' + LOOP, ('action="store_true"', 'action="store_false"'), "GL702"),
     ("frozen: a default that freezes a module given its own optimizer group", HEADER + NET + '''
@@ -331,6 +363,13 @@ for step in range(4):
 ]
 
 CASES += [
+    ("dead term: an enum-typed option compared with a string in the loop", 'import argparse\nimport enum\n\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\nclass Mode(enum.Enum):\n    SINGLE = "single"\n    JOINT = "joint"\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.trunk = nn.Linear(8, 8)\n        self.cls = nn.Linear(8, 3)\n        self.reg = nn.Linear(8, 1)\n\n    def forward(self, x):\n        h = torch.relu(self.trunk(x))\n        return self.cls(h), self.reg(h).squeeze(-1)\n\n\ndef main():\n    p = argparse.ArgumentParser()\n    p.add_argument("--mode", type=Mode, default=Mode.JOINT, choices=list(Mode))  # DECIDED\n    args = p.parse_args()\n    model = Net()\n    opt = torch.optim.Adam(model.parameters(), lr=1e-3)\n    for step in range(10):\n        x = torch.randn(16, 8)\n        y = torch.randint(0, 3, (16,))\n        t = torch.randn(16)\n        logits, pred = model(x)\n        loss = F.cross_entropy(logits, y)\n        if args.mode == "joint":\n            loss = loss + F.mse_loss(pred, t)\n        opt.zero_grad()\n        loss.backward()\n        opt.step()\n\n\nif __name__ == "__main__":\n    main()\n',
+     ("class Mode(enum.Enum)", "class Mode(str, enum.Enum)"), "GL303"),
+    ("dead term: a criterion module weighting a dict output by a dict entry of 0", 'import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\nCONFIG = {"lr": 1e-3, "loss_weights": {"ce": 1.0, "depth": 0.0}, "steps": 5}  # DECIDED\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.enc = nn.Conv2d(3, 8, 3, padding=1)\n        self.seg = nn.Conv2d(8, 4, 1)\n        self.depth = nn.Conv2d(8, 1, 1)\n\n    def forward(self, x):\n        f = F.relu(self.enc(x))\n        return {"seg": self.seg(f), "depth": self.depth(f)}\n\n\nclass MultiTaskLoss(nn.Module):\n    def __init__(self, weights):\n        super().__init__()\n        self.weights = weights\n\n    def forward(self, out, seg, depth):\n        return self.weights["ce"] * F.cross_entropy(out["seg"], seg) + \\\n            self.weights["depth"] * F.l1_loss(out["depth"], depth)\n\n\nmodel = Net()\ncriterion = MultiTaskLoss(CONFIG["loss_weights"])\noptimizer = torch.optim.SGD(model.parameters(), lr=CONFIG["lr"])\nfor step in range(CONFIG["steps"]):\n    x = torch.randn(2, 3, 8, 8)\n    seg = torch.randint(0, 4, (2, 8, 8))\n    depth = torch.rand(2, 1, 8, 8)\n    optimizer.zero_grad()\n    loss = criterion(model(x), seg, depth)\n    loss.backward()\n    optimizer.step()\n',
+     ('"depth": 0.0', '"depth": 0.5'), "GL303"),
+]
+
+CASES += [
     # -- values of loop variables carried into helpers ---------------------------------------------------------
     ("lr set by hand: per-epoch warm-up in a helper, one epoch", HEADER + NET + '''
 
@@ -364,6 +403,32 @@ optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 for epoch in range(EPOCHS):
     optimizer.param_groups[0]["lr"] = 0.1 * min(1, epoch // RAMP)
 ''' + LOOP.replace("\n", "\n    "), ("EPOCHS = 3", "EPOCHS = 9"), "GL601"),
+    ("step gate: accumulation longer than the loader's batches per epoch", HEADER + NET + '''
+from torch.utils.data import DataLoader, TensorDataset
+
+
+def train_one_epoch(model, loader, optimizer, accum_steps):
+    for i, (xb, yb) in enumerate(loader):
+        loss = F.cross_entropy(model(xb), yb) / accum_steps
+        loss.backward()
+        if (i + 1) % accum_steps == 0:
+            optimizer.step()
+            optimizer.zero_grad()
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--batch-size", type=int, default=16)
+parser.add_argument("--accum-steps", type=int, default=8)  # DECIDED
+args = parser.parse_args()
+features = torch.randn(96, 8)
+labels = torch.randint(0, 2, (96,))
+loader = DataLoader(TensorDataset(features, labels), batch_size=args.batch_size, shuffle=True)
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+optimizer.zero_grad()
+for epoch in range(3):
+    train_one_epoch(model, loader, optimizer, args.accum_steps)
+''', ("default=8)", "default=2)"), "GL205"),
     ("step gate: an epoch handed to a helper never reaches the threshold", HEADER + NET + '''
 
 def train_epoch(model, optimizer, epoch, args):
@@ -501,6 +566,20 @@ for step in range(4):
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
+''',
+    "accumulation over a loader of unknown length": HEADER + NET + '''
+from torch.utils.data import DataLoader
+from datasets import load_dataset
+
+loader = DataLoader(load_dataset("imdb")["train"], batch_size=16)
+ACCUM = 64
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for i, batch in enumerate(loader):
+    F.cross_entropy(model(batch["x"]), batch["y"]).backward()
+    if (i + 1) % ACCUM == 0:
+        optimizer.step()
+        optimizer.zero_grad()
 ''',
     "the side head's output also logged every step": HEADER + TWO_HEADS + '''
 AUX_WEIGHT = 0.0
