@@ -25,7 +25,7 @@ import libcst as cst
 from graphlint.engine import names
 from graphlint.engine.flow import Context, FlowGraph, Node, OptimizerSite
 from graphlint.engine.losses import LossFlow
-from graphlint.engine.module import ModuleAnalysis
+from graphlint.engine.module import ClassInfo, ModuleAnalysis
 from graphlint.engine.returns import returns_of
 from graphlint.engine.tree import child_nodes, walk
 
@@ -549,16 +549,30 @@ def placements(flow: FlowGraph, mod: ModuleAnalysis, node: cst.CSTNode, depth: i
     if fn is None or depth == 0:
         return
     for call, cctx in flow.call_sites(mod, fn):
-        if flow.callee(call, cctx) is None or flow.callee(call, cctx)[1] is not fn:
-            continue
-        yield from placements(flow, cctx.module, call, depth - 1)
+        if _runs(flow, call, cctx, fn):
+            yield from placements(flow, cctx.module, call, depth - 1)
+
+
+def _runs(flow: FlowGraph, call: cst.Call, ctx: Context, fn: cst.FunctionDef) -> bool:
+    """Whether ``call`` runs ``fn``: as the function it calls, or as the `__init__` of the class it constructs
+    (`Trainer(model)` runs the `__init__` that builds the optimizer)."""
+    callee = flow.callee(call, ctx)
+    if callee is not None:
+        return callee[1] is fn
+    built = flow.definition(call.func, ctx)
+    if not isinstance(built, ClassInfo):
+        return False
+    init = flow.hierarchy.method(built, "__init__")
+    return init is not None and init[1] is fn
 
 
 def order(flow: FlowGraph, first: tuple[ModuleAnalysis, cst.CSTNode], then: tuple[ModuleAnalysis, cst.CSTNode]) -> set[str]:
     """How ``then`` may run relative to ``first``, from every function that runs both (each seen as the statement of
     that function's body it runs in): BEFORE, AFTER, or UNORDERED (the same statement: a loop or branch holding
     both); empty when no function runs both. Two calls in one statement of a function are ordered by the
-    callee that runs both, unless a loop of that statement holds both (its next iteration runs ``first`` again)."""
+    callee that runs both, or by Python's evaluation order when one is inside the other (a call's receiver and
+    arguments run before its body), unless a loop of that statement holds both (its next iteration runs ``first``
+    again)."""
     found: set[str] = set()
     for mod_a, fn_a, stmt_a, node_a in placements(flow, *first):
         for mod_b, fn_b, stmt_b, node_b in placements(flow, *then):
@@ -568,6 +582,10 @@ def order(flow: FlowGraph, first: tuple[ModuleAnalysis, cst.CSTNode], then: tupl
                 loops_a = {id(a) for a in mod_a.ancestors(node_a) if isinstance(a, (cst.For, cst.While))}
                 if any(id(a) in loops_a for a in mod_a.ancestors(node_b) if isinstance(a, (cst.For, cst.While))):
                     found.add(UNORDERED)
+                elif any(a is node_b for a in mod_a.ancestors(node_a)):  # `Trainer(m).fit()`: the receiver and
+                    found.add(AFTER)  # the arguments of a call are evaluated before its body runs
+                elif any(a is node_a for a in mod_a.ancestors(node_b)):
+                    found.add(BEFORE)
             else:
                 found.add(AFTER if mod_a.line(stmt_b) > mod_a.line(stmt_a) else BEFORE)
     return found

@@ -515,7 +515,69 @@ BUGS += [
         """, {}, "GL501", "opt = torch.optim.AdamW", None),
 ]
 
+BUGS += [
+    ("head_replaced_by_a_callback_after_the_trainer_built_the_optimizer", """
+        from callbacks import ResizeHead
+
+
+        class Trainer:
+            def __init__(self, model, callbacks):
+                self.model = model
+                self.callbacks = callbacks
+                self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+            def fit(self):
+                for cb in self.callbacks:
+                    cb.on_fit_start(self)
+                for x, y in batches():
+                    self.optimizer.zero_grad()
+                    F.cross_entropy(self.model(x), y).backward()
+                    self.optimizer.step()
+
+
+        def main():
+            Trainer(Net(), [ResizeHead(3)]).fit()
+        """, {"callbacks.py": """
+        import torch.nn as nn
+
+
+        class ResizeHead:
+            def __init__(self, classes):
+                self.classes = classes
+
+            def on_fit_start(self, trainer):
+                trainer.model.head = nn.Linear(16, self.classes)
+        """}, "GL501", ("callbacks.py", "trainer.model.head = nn.Linear"), None),
+]
+
 TWINS = {
+    "head_replaced_by_a_callback_before_the_trainer_builds_the_optimizer": """
+        class ResizeHead:
+            def __init__(self, classes):
+                self.classes = classes
+
+            def on_fit_start(self, trainer):
+                trainer.model.head = nn.Linear(16, self.classes)
+
+
+        class Trainer:
+            def __init__(self, model, callbacks):
+                self.model = model
+                self.callbacks = callbacks
+
+            def fit(self):
+                for cb in self.callbacks:
+                    cb.on_fit_start(self)
+                self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+                for x, y in batches():
+                    self.optimizer.zero_grad()
+                    F.cross_entropy(self.model(x), y).backward()
+                    self.optimizer.step()
+
+
+        def main():
+            Trainer(Net(), [ResizeHead(3)]).fit()
+        """,
     "averaged_model_used_only_for_evaluation": """
         def main():
             net = Net()
