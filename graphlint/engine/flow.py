@@ -333,10 +333,16 @@ class FlowGraph:
 
     def _iteration(self, target: cst.BaseExpression, iterable: cst.BaseExpression, ctx: Context) -> Value:
         """What one iteration of `for target in iterable` binds: in `for k, v in d.items()` and `for i, x in
-        enumerate(xs)` the second name is what the container holds, the first a key or a count."""
+        enumerate(xs)` the second name is what the container holds, the first a key or a count; in
+        `for x, y in zip(xs, ys)` each name what its container holds."""
         value = self.eval(iterable, ctx)
-        return Value(value.alias, value.derive, (EMPTY, _contents(value))) if _pairs(target, iterable, ctx.module) \
-            else value
+        if _pairs(target, iterable, ctx.module):
+            return Value(value.alias, value.derive, (EMPTY, _contents(value)))
+        if isinstance(target, (cst.Tuple, cst.List)) and isinstance(iterable, cst.Call) and \
+                "builtins.zip" in ctx.module.qualified(iterable) and len(iterable.args) == len(target.elements) and \
+                not any(a.star or a.keyword for a in iterable.args):  # `for x, y in zip(xs, ys)`: what each holds
+            return Value(value.alias, value.derive, tuple(_contents(self.eval(a.value, ctx)) for a in iterable.args))
+        return value
 
     def _suite(self, suite: cst.BaseSuite, ctx: Context) -> None:
         self._block(suite.body if isinstance(suite, cst.IndentedBlock) else [suite], ctx)

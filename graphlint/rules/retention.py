@@ -6,7 +6,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from graphlint.engine.flow import _argument as argument, function_key
+from graphlint.engine.flow import Context, _argument as argument, function_key
 from graphlint.engine.tree import walk
 from graphlint.engine.values import Kind
 from graphlint.rules import Related, Report, Rule, register
@@ -186,19 +186,26 @@ def _empties(mod, node: cst.Attribute, site: cst.CSTNode) -> bool:
 
 
 def _emptied_each_iteration(acc, flow, training_loops) -> bool:
-    """A training loop that runs the store also empties the container every iteration: `.clear()` or a rebinding
-    of `<x>.<attr>` in its body, or a call of a method of the keeping class that does (`tracker.reset()`)."""
+    """A training loop that runs the store also empties the container every iteration: `.clear()`, `del x[:]` or
+    a rebinding of `<x>.<attr>` in its body or in a function of the file it calls (`finish_episode(policy)`), or
+    a call of a method of the keeping class that does (`tracker.reset()`)."""
     container = _container(acc.target)
-    if not _self_attribute(container) or acc.ctx.cls is None:
+    if not isinstance(container, cst.Attribute):
         return False
     attr, cls = container.attr.value, acc.ctx.cls
     resetting = {name for name, method in cls.methods.items() if name != "__init__" and any(
-        _empties(cls.module, node, acc.site) for node in walk(method.body, cst.Attribute) if node.attr.value == attr)}
+        _empties(cls.module, node, acc.site) for node in walk(method.body, cst.Attribute) if node.attr.value == attr)} \
+        if cls is not None and _self_attribute(container) else set()
     for loop, mod in _loops_running(acc, flow, training_loops):
-        for node in walk(loop.body, cst.Attribute):
-            if node.attr.value == attr and _empties(mod, node, acc.site) or node.attr.value in resetting and \
-                    isinstance(mod.parent(node), cst.Call) and mod.parent(node).func is node:
-                return True
+        ctx = Context(mod, mod.enclosing_function(loop), mod.enclosing_class(loop))
+        bodies = [(loop.body, mod)] + [(found[1].body, found[0]) for found in
+                                       (flow.callee(call, ctx) for call in walk(loop.body, cst.Call))
+                                       if found and found[1] is not acc.ctx.function]
+        for body, bmod in bodies:
+            for node in walk(body, cst.Attribute):
+                if node.attr.value == attr and _empties(bmod, node, acc.site) or node.attr.value in resetting and \
+                        isinstance(bmod.parent(node), cst.Call) and bmod.parent(node).func is node:
+                    return True
     return False
 
 
@@ -426,8 +433,6 @@ def _runs_a_layer(body: cst.CSTNode, flow, ctx, depth: int = 0) -> bool:
     """A layer or model of the file runs in a loop's body (`outputs.append(model(batch))`), directly or in a
     function of the file it calls, so what the body collects can be its fresh output -- not a regrouping of
     values made before the loop (parameter groups)."""
-    from graphlint.engine.flow import Context
-
     graph = flow.graph
     for call in walk(body, cst.Call):
         found = flow.callee(call, ctx)

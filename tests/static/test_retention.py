@@ -2,7 +2,7 @@
 
 Each program is complete (model, optimizer, backward). A line marked `# kept` is where a graph is kept
 (the finding's line); a line marked `# handed` is where the training code hands the value over (the
-finding's related location). A program with no mark is a correct twin and must stay silent (no finding
+finding's related location). A program with no mark (or a twin) is correct and must stay silent (no finding
 of any rule). Variations per mechanism: other names, other containers, values passed through
 `**kwargs`, a dict of meters, a callback list, a layer's forward, a local running value.
 """
@@ -533,6 +533,40 @@ def train(model, opt, steps):
 model = Net()
 print(len(train(model, torch.optim.SGD(model.parameters(), lr=0.1), 100)))
 """,
+    "reinforce_log_probs_back_propagated_and_emptied_per_episode": """
+class Policy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(4, 2)
+        self.saved_log_probs = []
+
+    def forward(self, x):
+        return self.body(x).softmax(-1)
+
+
+def select_action(state, policy):
+    m = torch.distributions.Categorical(policy(state))
+    action = m.sample()
+    policy.saved_log_probs.append(m.log_prob(action))
+    return action.item()
+
+
+def finish_episode(policy, optimizer, rewards):
+    loss = torch.stack([-lp * r for lp, r in zip(policy.saved_log_probs, rewards)]).sum()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    del policy.saved_log_probs[:]
+
+
+policy = Policy()
+optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+for episode in range(100):
+    rewards = []
+    for t in range(50):
+        rewards.append(float(select_action(torch.randn(4), policy)))
+    finish_episode(policy, optimizer, rewards)
+""",
 }
 
 HOLDER_TWINS = {
@@ -595,6 +629,8 @@ HOLDER_TWINS = {
     "helper_given_a_list_made_each_step": ("helper_given_the_callers_list", "        opt.step()\n",
                                            "        opt.step()\n        losses = []\n"),
     "helper_given_item": ("helper_given_the_callers_list", "record(losses, loss)", "record(losses, loss.item())"),
+    "reinforce_log_probs_back_propagated_without_emptying": ("reinforce_log_probs_back_propagated_and_emptied_per_episode",
+                                             "    del policy.saved_log_probs[:]\n", ""),
 }
 
 PROGRAMS = {**METERS, **HOLDERS}
