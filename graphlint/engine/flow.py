@@ -425,10 +425,13 @@ class FlowGraph:
                     self._record("frozen", stmt, lambda: self.frozen.append(frozen))
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = value.elements if value.elements is not None and len(value.elements) == len(target.elements) else None
-            by_position = isinstance(stmt, (cst.Assign, cst.AnnAssign)) and \
-                not any(isinstance(el, cst.StarredElement) for el in target.elements)  # not a loop's items
+            star = next((i for i, el in enumerate(target.elements) if isinstance(el, cst.StarredElement)), None)
+            plain = isinstance(stmt, (cst.Assign, cst.AnnAssign))  # a loop's items are not split by position
+            if star is not None and plain:
+                self._assign_starred(target, star, value, ctx, stmt)
+                return
             for i, el in enumerate(target.elements):
-                part = elements[i] if elements else self._element(value, i, stmt, ctx) if by_position else \
+                part = elements[i] if elements else self._element(value, i, stmt, ctx) if plain and star is None else \
                     self._part(value, stmt, i, ctx)
                 self._assign(el.value, part, ctx, stmt)
         elif isinstance(target, cst.Subscript):
@@ -440,6 +443,21 @@ class FlowGraph:
                     index += 1
         elif isinstance(target, cst.StarredElement):
             self._assign(target.value, value, ctx, stmt)
+
+    def _assign_starred(self, target: cst.Tuple | cst.List, star: int, value: Value, ctx: Context, stmt) -> None:
+        """`q, *rest = vq(z)`: the names before the star take their elements; where the tuple's length is known
+        (a call of a function returning an n-tuple, a tuple built here), the star and the names after it take
+        theirs too, else a part of the whole value each."""
+        after = len(target.elements) - star - 1
+        known = value.elements if value.elements is not None and len(value.elements) >= star + after else None
+        for i, el in enumerate(target.elements):
+            if known is not None:
+                last = len(known) - after
+                part = known[i] if i < star else union(known[star:last]) if i == star else \
+                    known[last + i - star - 1]
+            else:
+                part = self._element(value, i, stmt, ctx) if i < star else self._part(value, stmt, i, ctx)
+            self._assign(el.value, part, ctx, stmt)
 
     def _element(self, value: Value, index: int, site: cst.CSTNode, ctx: Context, unpacked: bool = True) -> Value:
         """Element ``index`` of a value whose tuple shape a node records: a name given a tuple, a function's

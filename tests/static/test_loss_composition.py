@@ -225,6 +225,36 @@ for step in range(10):
     loss.backward()
     opt.step()
 """,
+    "starred_unpacking_keeps_only_the_first_output": """
+class Heads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.main = nn.Linear(16, 3)
+        self.aux = nn.Linear(16, 3)  # HERE
+
+    def forward(self, h):
+        return self.main(h), F.cross_entropy(self.aux(h), torch.zeros(len(h), dtype=torch.long)), h.norm()
+
+
+class Wrapper(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.heads = Heads()
+
+    def forward(self, x):
+        logits, *_ = self.heads(x)
+        return logits
+
+
+model = Wrapper()
+opt = torch.optim.Adam(model.parameters())
+for step in range(10):
+    x, y = torch.randn(4, 16), torch.randint(0, 3, (4,))
+    loss = F.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+""",
 }
 
 
@@ -513,6 +543,37 @@ def test_a_loss_overwritten_in_a_loop_over_heads_is_flagged(name):
 
 # -- correct twins: silent -----------------------------------------------------------------------------
 CORRECT = {
+    "starred_unpacking_keeps_the_aux_loss_and_adds_it": """
+class Heads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.main = nn.Linear(16, 3)
+        self.aux = nn.Linear(16, 3)
+
+    def forward(self, h):
+        return self.main(h), F.cross_entropy(self.aux(h), torch.zeros(len(h), dtype=torch.long)), h.norm()
+
+
+class Wrapper(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.heads = Heads()
+
+    def forward(self, x):
+        logits, aux_loss, *_ = self.heads(x)
+        return logits, aux_loss
+
+
+model = Wrapper()
+opt = torch.optim.Adam(model.parameters())
+for step in range(10):
+    x, y = torch.randn(4, 16), torch.randint(0, 3, (4,))
+    logits, aux_loss = model(x)
+    loss = F.cross_entropy(logits, y) + 0.1 * aux_loss
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+""",
     "backward_on_the_helpers_total": edited(HELPER_TOTAL["tuple_of_terms_and_total"],
                                             ("cls_loss.backward()  # HERE", "total.backward()")),
     "terms_handed_to_a_static_update_helper": """
