@@ -513,16 +513,43 @@ class LearningRateStaysZero(Rule):
                 inner = [f for f in walk(fn.body, (cst.FunctionDef, cst.Lambda))] if isinstance(fn_expr, cst.Call) else [fn]
                 for f in inner:
                     candidates.append((f.params, f.body))
-        for params, body in candidates:
-            step = [p.name.value for p in params.params][:1]
-            if not step:
-                continue
+        pending = [(params, body, p.name.value, 0) for params, body in candidates for p in params.params[:1]]
+        while pending:
+            params, body, step, depth = pending.pop()
             factors = [body] if isinstance(body, cst.BaseExpression) else [r.value for r in walk(body, cst.Return) if r.value]
             for factor in factors:
                 divisions = [op for op in walk(factor, cst.BinaryOperation) if isinstance(op.operator, cst.FloorDivide)
-                             and isinstance(op.left, cst.Name) and op.left.value == step[0]]
+                             and _the_step(op.left, step)]
                 if divisions and analysis.values.number(factor, lambda e: 0.0 if e in divisions else None) == 0.0:
                     yield divisions[0]
+                elif depth < 2:  # `lambda s: warmup_factor(s, cfg)`: the factor a helper of the file computes
+                    pending += _step_handed_to_helpers(analysis, factor, step, call, depth + 1)
+
+
+def _the_step(expr: cst.BaseExpression, step: str) -> bool:
+    """`step`, or the step shifted by a constant (`step + 1`, `(epoch - 1)`)."""
+    if isinstance(expr, cst.Name):
+        return expr.value == step
+    return isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Add, cst.Subtract)) and \
+        {type(expr.left), type(expr.right)} == {cst.Name, cst.Integer} and \
+        any(isinstance(side, cst.Name) and side.value == step for side in (expr.left, expr.right))
+
+
+def _step_handed_to_helpers(analysis, factor: cst.BaseExpression, step: str, call: cst.Call, depth: int) -> list:
+    """(params, body, step name, depth) of each function of the file that `factor` calls with the step as an
+    argument: the helper's parameter in that place is the step there."""
+    mod = analysis.module
+    ctx = Context(mod, mod.enclosing_function(call), mod.enclosing_class(call))
+    found = []
+    for inner in walk(factor, cst.Call):
+        place = next((i for i, a in enumerate(inner.args) if a.keyword is None and isinstance(a.value, cst.Name)
+                      and a.value.value == step), None)
+        definition = analysis.flow.definition(inner.func, ctx) if place is not None else None
+        if isinstance(definition, tuple) and definition[0] is mod and isinstance(definition[1], cst.FunctionDef):
+            params = definition[1].params.params
+            if place < len(params):
+                found.append((definition[1].params, definition[1].body, params[place].name.value, depth))
+    return found
 
 
 @register
