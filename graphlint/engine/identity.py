@@ -163,7 +163,11 @@ class Identity:
                     else:
                         return None
                 elif isinstance(parent, cst.For) and parent.target is node:
-                    out.append((parent.iter, ctx, ("*",)))
+                    # after a loop that ran to its end, its variable holds the last element (`opt.step()` below
+                    # `for opt in optimizers: opt.zero_grad()` steps only the last optimizer)
+                    after = not any(a is parent for a in ctx.module.ancestors(expr)) and \
+                        not any(True for _ in walk(parent.body, cst.Break))
+                    out.append((parent.iter, ctx, (-1,) if after else ("*",)))
                 elif isinstance(node, cst.Param) or isinstance(parent, cst.Param):
                     values = list(self.flow.assigned_values(expr, ctx))
                     if not values:

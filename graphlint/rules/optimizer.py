@@ -373,10 +373,21 @@ class OptimizerNeverStepped(Rule):
         if not steps or None in stepped:
             return
         run = set().union(*stepped)
-        for opt in ident.optimizers:
-            if opt.node in run or opt.held is None or ident.escapes(opt) or \
-                    not any(m in ident.training_reach for h in opt.held for m in analysis.flow.members(h)):
-                continue
+        unstepped = [opt for opt in ident.optimizers
+                     if opt.node not in run and opt.held is not None and not ident.escapes(opt) and
+                     any(m in ident.training_reach for h in opt.held for m in analysis.flow.members(h))]
+        leftover = next(filter(None, (_left_by_a_loop(e) for e in steps)), None) if unstepped else None
+        if leftover is not None:  # one cause for them all: the step outside the loop that zeroes them
+            step, loop = leftover
+            names = ", ".join(f"`{o.site.module.code(o.site.params)}`" for o in unstepped[:3])
+            yield Report(step.node, f"this `step()` runs after the loop at line {step.module.line(loop)} has ended, so "
+                         f"`{step.module.code(loop.target)}` holds only the loop's last optimizer: the others (over "
+                         f"{names}) are never stepped, and their parameters get gradients and never move. Step "
+                         "inside the loop.", (Related(loop, "the loop that leaves the name bound", step.module),
+                                              *(Related(o.site.call, "an optimizer never stepped", o.site.module)
+                                                for o in unstepped[:3])), module=step.module)
+            return
+        for opt in unstepped:
             cleared = [e for graph in analysis.steps.graphs for e in graph.of(ZERO_GRAD)
                        if isinstance(e.node.func, cst.Attribute) and
                        opt.node in (ident.optimizers_of(e.node.func.value, context_of(e.module, e.node)) or ())]
@@ -524,6 +535,21 @@ class LearningRateStaysZero(Rule):
                     yield divisions[0]
                 elif depth < 2:  # `lambda s: warmup_factor(s, cfg)`: the factor a helper of the file computes
                     pending += _step_handed_to_helpers(analysis, factor, step, call, depth + 1)
+
+
+def _left_by_a_loop(step) -> tuple | None:
+    """(the step event, the `for` loop) when `name.step()` runs after a loop over optimizers that bound `name`."""
+    receiver = step.node.func.value if isinstance(step.node.func, cst.Attribute) else None
+    if not isinstance(receiver, cst.Name):
+        return None
+    mod = step.module
+    bound_by = [mod.parent(b.node) for b in mod.scopes.bindings(receiver)]
+    loops = [loop for loop in bound_by if isinstance(loop, cst.For) and isinstance(loop.target, cst.Name)]
+    enclosing = {id(a) for a in mod.ancestors(step.node)}
+    if not loops or len(loops) < len(bound_by) or any(id(loop) in enclosing for loop in loops):
+        return None  # bound otherwise too, or inside a loop that binds it (each element in turn)
+    before = [loop for loop in loops if mod.line(loop) < mod.line(step.node)]
+    return (step, max(before, key=mod.line)) if before else None
 
 
 def _the_step(expr: cst.BaseExpression, step: str) -> bool:

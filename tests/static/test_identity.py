@@ -550,7 +550,41 @@ BUGS += [
         """}, "GL501", ("callbacks.py", "trainer.model.head = nn.Linear"), None),
 ]
 
+BUGS += [
+    ("step_after_the_zeroing_loop_runs_only_the_last_optimizer", """
+        def main():
+            net = Net()
+            optimizers = [torch.optim.Adam(net.embed.parameters()), torch.optim.SGD(net.head.parameters(), lr=0.1)]
+            for x, y in batches():
+                for opt in optimizers:
+                    opt.zero_grad()
+                F.cross_entropy(net(x), y).backward()
+                opt.step()
+        """, {}, "GL207", "opt.step()", "for opt in optimizers:"),
+]
+
 TWINS = {
+    "step_inside_its_own_loop_over_the_optimizers": """
+        def main():
+            net = Net()
+            optimizers = [torch.optim.Adam(net.embed.parameters()), torch.optim.SGD(net.head.parameters(), lr=0.1)]
+            for x, y in batches():
+                for opt in optimizers:
+                    opt.zero_grad()
+                F.cross_entropy(net(x), y).backward()
+                for opt in optimizers:
+                    opt.step()
+        """,
+    "step_after_a_loop_over_a_single_optimizer": """
+        def main():
+            net = Net()
+            optimizers = [torch.optim.Adam(net.parameters())]
+            for x, y in batches():
+                for opt in optimizers:
+                    opt.zero_grad()
+                F.cross_entropy(net(x), y).backward()
+                opt.step()
+        """,
     "head_replaced_by_a_callback_before_the_trainer_builds_the_optimizer": """
         class ResizeHead:
             def __init__(self, classes):
