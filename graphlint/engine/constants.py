@@ -488,6 +488,9 @@ class Constants:
                 action.evaluated_value in ("store_true", "store_false"):
             return Known(action.evaluated_value == "store_false", call, mod, True,
                          f"the command-line default of `{field}`")
+        kind = _keyword(call, "type")
+        if isinstance(default, cst.SimpleString) and kind is not None:  # argparse converts a string default
+            return _converted(default.evaluated_value, kind, call, mod, field)
         return self._default(default, call, mod, field)
 
     def _default(self, default: cst.BaseExpression | None, option: cst.CSTNode, mod: ModuleAnalysis,
@@ -744,6 +747,22 @@ def _dest(flag: str) -> str:
 def _is_flag_option(call: cst.Call) -> bool:
     flag = _keyword(call, "is_flag")
     return isinstance(flag, cst.Name) and flag.value == "True"
+
+
+def _converted(text: str, kind: cst.BaseExpression, option: cst.Call, mod: ModuleAnalysis, name: str) -> Known | None:
+    """A string default argparse passes through `type=` (as it does with every string default): `bool("False")`
+    is True; int and float parse it; any other type is not evaluated."""
+    convert = {"bool": bool, "int": int, "float": float, "str": str}.get(kind.value if isinstance(kind, cst.Name) else "")
+    try:
+        value = convert(text) if convert is not None else None
+    except ValueError:
+        return None
+    if value is None:
+        return None
+    how = f"the command-line default of `{name}`"
+    if convert is bool:
+        how += f" (`type=bool` turns the string {text!r} into {value})"
+    return Known(value, option, mod, True, how)
 
 
 def _qualified_tail(mod: ModuleAnalysis, func: cst.BaseExpression) -> str:

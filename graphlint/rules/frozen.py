@@ -213,13 +213,32 @@ def _meant_to_train(analysis, holder: cst.BaseExpression, known: Known, decided:
     target = mod.code(_module_of(mod, holder))
     negated = _negated_flag(mod, known)
     grouped = _own_optimizer_group(analysis, target)
-    if not negated and not grouped:
+    written_false = _written_false(known)
+    if not negated and not grouped and not written_false:
         return None
-    why = (f"the option `{negated}` stores True into a destination named for the opposite, so it defaults to the "
-           "freezing side" if negated else f"yet `{target}` gets its own optimizer group (line "
-           f"{mod.line(grouped)}), so it is meant to train")
+    if written_false:
+        why = (f"the default is written {written_false!r}, but argparse passes a string default through "
+               f"`type=bool` and any non-empty string is True")
+    elif negated:
+        why = (f"the option `{negated}` stores True into a destination named for the opposite, so it defaults to "
+               "the freezing side")
+    else:
+        why = f"yet `{target}` gets its own optimizer group (line {mod.line(grouped)}), so it is meant to train"
     return (f"`{target}` is frozen on every run with the file's defaults: {decided} ({known.how}, line "
             f"{known.module.line(known.origin)}); {why}.", known)
+
+
+def _written_false(known: Known) -> str | None:
+    """`add_argument("--freeze", type=bool, default="False")`: the default says off, `bool("False")` is True."""
+    call = known.origin
+    if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "add_argument"):
+        return None
+    keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+    kind, default = keywords.get("type"), keywords.get("default")
+    if isinstance(kind, cst.Name) and kind.value == "bool" and isinstance(default, cst.SimpleString) and \
+            default.evaluated_value.strip().lower() in ("false", "0", "no", "off", "none", "f", "n"):
+        return default.evaluated_value
+    return None
 
 
 def _negated_flag(mod: ModuleAnalysis, known: Known) -> str | None:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import libcst as cst
 
-from graphlint.engine import AnalysisOptions, ProjectIndex
+import pytest
+
+from graphlint.engine import AnalysisOptions, ProjectIndex, analyze_source
 from graphlint.engine.analyze import Analysis
 from graphlint.engine.module import ModuleAnalysis
 
@@ -676,3 +678,57 @@ def test_constants_read_tuples_negations_namespaces_and_one_valued_attributes():
              "        probe = self.w\n\n\nLoss(0.0)\n")
     assert _probe(owner) == (0.0, 9, True)
     assert _probe(owner + "Loss(1.0)\n") is None
+
+
+# -- argparse passes a string default through `type=`: `type=bool, default="False"` is True ------------------
+TYPE_BOOL = '''
+import argparse
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, ids):
+        return self.head(self.embed(ids).mean(1))
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--freeze", type={kind}, default={default})
+args = parser.parse_args()
+model = Tagger()
+{freeze}
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+for step in range(10):
+    ids, y = torch.randint(0, 50, (4, 7)), torch.randint(0, 5, (4,))
+    optimizer.zero_grad()
+    F.cross_entropy(model(ids), y).backward()
+    optimizer.step()
+'''
+ASSIGNED = "model.embed.weight.requires_grad = not args.freeze"
+BRANCH = "if args.freeze:\n    model.embed.requires_grad_(False)"
+
+
+@pytest.mark.parametrize("default, freeze", [('"False"', ASSIGNED), ("'false'", BRANCH), ('"0"', ASSIGNED)])
+def test_a_false_string_default_through_type_bool_freezes(default, freeze):
+    source = TYPE_BOOL.format(kind="bool", default=default, freeze=freeze)
+    found = [(f.rule, f.line) for f in analyze_source(source, "train.py", AnalysisOptions(), ProjectIndex())]
+    line = next(i for i, text in enumerate(source.splitlines(), 1) if "requires_grad" in text)
+    assert ("GL702", line) in found, found
+
+
+@pytest.mark.parametrize("kind, default, freeze", [
+    ("bool", "False", ASSIGNED),  # a real bool default is not converted
+    ("str2bool", '"False"', ASSIGNED),  # a converter the analysis does not evaluate
+    ("bool", '""', BRANCH),  # the empty string is False: nothing is frozen
+])
+def test_defaults_that_do_not_freeze_are_silent(kind, default, freeze):
+    source = TYPE_BOOL.format(kind=kind, default=default, freeze=freeze)
+    assert [f.rule for f in analyze_source(source, "train.py", AnalysisOptions(), ProjectIndex())
+            if f.rule == "GL702"] == []
