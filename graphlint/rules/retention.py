@@ -424,7 +424,8 @@ def _same(expr: cst.BaseExpression, target: cst.BaseExpression) -> bool:
     if isinstance(expr, cst.Name) and isinstance(target, cst.Name):
         return expr.value == target.value
     if isinstance(expr, cst.Subscript) and isinstance(target, cst.Subscript):
-        return _same(expr.value, target.value) and expr.slice.deep_equals(target.slice)
+        return _same(expr.value, target.value) and len(expr.slice) == len(target.slice) and \
+            all(a.deep_equals(b) for a, b in zip(expr.slice, target.slice))  # a slice is a sequence of elements
     return isinstance(expr, cst.Attribute) and isinstance(target, cst.Attribute) and expr.attr.value == target.attr.value \
         and isinstance(expr.value, cst.Name) and isinstance(target.value, cst.Name) and expr.value.value == target.value.value
 

@@ -719,3 +719,18 @@ def test_helper_class_in_another_module_is_followed(tmp_path):
     found = json.loads(done.stdout)["findings"]
     assert [(f["rule"], f["path"], f["line"]) for f in found] == [("GL401", "utils/meters.py", 7)]
     assert [(r["path"], r["line"]) for r in found[0]["related"]] == [("train.py", 31)]
+
+
+def test_entries_of_one_dict_are_compared_by_their_subscript():
+    """`hyp["weight_decay"] *= k` and `hyp["label_smoothing"] = x` (yolov5's train.py): a subscript's slice is a
+    sequence of elements; comparing it whole was an internal error on 17 real files."""
+    import libcst as cst
+
+    from graphlint.rules.retention import _same
+
+    def expr(code):
+        return cst.parse_expression(code)
+
+    assert _same(expr('hyp["weight_decay"]'), expr('hyp["weight_decay"]'))
+    assert not _same(expr('hyp["label_smoothing"]'), expr('hyp["weight_decay"]'))
+    assert not _same(expr("grid[0, 1]"), expr("grid[0]"))
