@@ -27,6 +27,26 @@ class LayersOutsideOptimizer(Rule):
         yield from self._attribute_replaced_later(analysis)
         yield from self._name_rebound_later(analysis)
         yield from self._groups_miss_parameters(analysis)
+        yield from self._generator_used_up(analysis)
+
+    @staticmethod
+    def _generator_used_up(analysis) -> Iterator[Report]:
+        """`params = model.parameters()` (a generator), iterated to the end (`sum(p.numel() for p in params)`, a
+        helper that loops over it) before the optimizer is given `params`: the optimizer gets what is left, nothing."""
+        mod = analysis.module
+        for site in analysis.flow.optimizers:
+            if site.module is not mod or site.params is None:
+                continue
+            for name in {n.value for n in walk(site.params, cst.Name)}:
+                used = _used_up_before(analysis, site, name)
+                if used is not None:
+                    source, consumer = used
+                    yield Report(consumer, f"this iterates `{name}` to its end, and `{name}` is the generator "
+                                 f"`{mod.code(source)}`: the optimizer built from it at line {mod.line(site.call)} gets "
+                                 f"what is left, nothing, so those parameters are never updated. Make it a list "
+                                 f"(`{name} = list({mod.code(source)})`) or call `.parameters()` again.",
+                                 (Related(source, "the generator", mod),
+                                  Related(site.call, "the optimizer given the used-up generator", mod)))
 
     @staticmethod
     def _groups_miss_parameters(analysis) -> Iterator[Report]:
@@ -535,6 +555,75 @@ class LearningRateStaysZero(Rule):
                     yield divisions[0]
                 elif depth < 2:  # `lambda s: warmup_factor(s, cfg)`: the factor a helper of the file computes
                     pending += _step_handed_to_helpers(analysis, factor, step, call, depth + 1)
+
+
+_ITERATING = frozenset({"builtins.sum", "builtins.list", "builtins.tuple", "builtins.set", "builtins.sorted",
+                        "builtins.max", "builtins.min", "builtins.any", "builtins.all"})
+
+
+def _used_up_before(analysis, site, name: str) -> tuple[cst.Call, cst.CSTNode] | None:
+    """(the `.parameters()` call, the statement that iterates it) when, in the optimizer's own block, `name` is bound
+    once to a `.parameters()` generator and a later statement, before the optimizer's, iterates it to its end: a
+    `for` over it, a comprehension or a consuming builtin over it, or a function of the file that loops over the
+    parameter it is given. Any other binding or use of the name: None."""
+    mod = analysis.module
+    stmt = site.call
+    while stmt is not None and not isinstance(mod.parent(stmt), (cst.IndentedBlock, cst.Module)):
+        stmt = mod.parent(stmt)
+    if stmt is None:
+        return None
+    body = list(mod.parent(stmt).body)
+    index = next(i for i, s in enumerate(body) if s is stmt)
+    source, consumer = None, None
+    for earlier in body[:index]:
+        assigns = [a for a in walk(earlier, cst.AssignTarget) if isinstance(a.target, cst.Name) and a.target.value == name]
+        if assigns:
+            value = mod.parent(assigns[0]).value if len(assigns) == 1 else None
+            if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and
+                    value.func.attr.value in ("parameters", "named_parameters") and isinstance(earlier, cst.SimpleStatementLine)):
+                return None
+            source, consumer = value, None
+            continue
+        if source is not None and consumer is None and _iterates(analysis, earlier, name):
+            consumer = earlier
+    return (source, consumer) if source is not None and consumer is not None else None
+
+
+def _iterates(analysis, stmt: cst.CSTNode, name: str) -> bool:
+    """The statement surely iterates `name` to its end."""
+    mod = analysis.module
+    def is_name(e):
+        return isinstance(e, cst.Name) and e.value == name
+    if isinstance(stmt, cst.For) and is_name(stmt.iter):
+        return not any(True for _ in walk(stmt.body, cst.Break))
+    for comp in walk(stmt, (cst.GeneratorExp, cst.ListComp, cst.SetComp, cst.DictComp)):
+        if is_name(comp.for_in.iter) and comp.for_in.inner_for_in is None:
+            parent = mod.parent(comp)
+            if not isinstance(comp, cst.GeneratorExp) or \
+                    isinstance(parent, cst.Arg) and mod.qualified(mod.parent(parent)) & _ITERATING:
+                return True
+    for call in walk(stmt, cst.Call):
+        args = [a.value for a in call.args if a.keyword is None and not a.star]
+        if not any(is_name(a) for a in args):
+            continue
+        if mod.qualified(call) & _ITERATING and is_name(args[0]):
+            return True
+        found = analysis.flow.definition(call.func, Context(mod, mod.enclosing_function(call), mod.enclosing_class(call)))
+        if isinstance(found, tuple) and found[0] is mod and isinstance(found[1], cst.FunctionDef):
+            params = [p.name.value for p in found[1].params.params]
+            place = next(i for i, a in enumerate(args) if is_name(a))
+            if place < len(params) and _body_iterates(mod, found[1], params[place]):
+                return True
+    return False
+
+
+def _body_iterates(mod, fn: cst.FunctionDef, param: str) -> bool:
+    """A function of the file whose body loops over its parameter `param` (a `for` or a consumed comprehension)."""
+    for node in walk(fn.body, (cst.For, cst.GeneratorExp, cst.ListComp, cst.SetComp, cst.DictComp)):
+        iterable = node.iter if isinstance(node, cst.For) else node.for_in.iter
+        if isinstance(iterable, cst.Name) and iterable.value == param:
+            return True
+    return False
 
 
 def _left_by_a_loop(step) -> tuple | None:
