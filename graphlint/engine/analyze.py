@@ -54,7 +54,7 @@ class Analysis:
 
     @cached_property
     def steps(self) -> TrainingSteps:
-        return TrainingSteps(self.flow)
+        return TrainingSteps(self.flow, self.constants)
 
     @cached_property
     def identity(self) -> Identity:

@@ -114,8 +114,9 @@ class StepGraph:
 
 
 class TrainingSteps:
-    def __init__(self, flow: FlowGraph) -> None:
+    def __init__(self, flow: FlowGraph, constants: Constants) -> None:
         self.flow = flow
+        self.constants = constants  # the analysis's own: its per-expression answers are shared with the rules
         self.module = flow.main
         self._flows: dict[tuple[int, int], ControlFlow | None] = {}
 
@@ -347,10 +348,6 @@ class TrainingSteps:
                     return None
             child = parent
         return known
-
-    @cached_property
-    def constants(self) -> Constants:
-        return Constants(self.flow)
 
     def is_zero(self, expr: cst.BaseExpression, ctx: Context) -> bool:
         """A literal 0, `1 // k` (0 for any k > 1), or a name only ever assigned such a value."""
