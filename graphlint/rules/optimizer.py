@@ -603,21 +603,16 @@ def _iterates(analysis, stmt: cst.CSTNode, name: str) -> bool:
                     isinstance(parent, cst.Arg) and mod.qualified(mod.parent(parent)) & _ITERATING:
                 return True
     for call in walk(stmt, cst.Call):
-        args = [a.value for a in call.args if a.keyword is None and not a.star]
-        if not any(is_name(a) for a in args):
-            continue
-        if mod.qualified(call) & _ITERATING and is_name(args[0]):
+        if call.args and is_name(call.args[0].value) and call.args[0].keyword is None and not call.args[0].star and \
+                mod.qualified(call) & _ITERATING:
             return True
-        found = analysis.flow.definition(call.func, Context(mod, mod.enclosing_function(call), mod.enclosing_class(call)))
-        if isinstance(found, tuple) and found[0] is mod and isinstance(found[1], cst.FunctionDef):
-            params = [p.name.value for p in found[1].params.params]
-            place = next(i for i, a in enumerate(args) if is_name(a))
-            if place < len(params) and _body_iterates(mod, found[1], params[place]):
-                return True
+        given = _helper_parameter(analysis, call, name)
+        if given is not None and _body_iterates(*given):
+            return True
     return False
 
 
-def _body_iterates(mod, fn: cst.FunctionDef, param: str) -> bool:
+def _body_iterates(fn: cst.FunctionDef, param: str) -> bool:
     """A function of the file whose body loops over its parameter `param` (a `for` or a consumed comprehension)."""
     for node in walk(fn.body, (cst.For, cst.GeneratorExp, cst.ListComp, cst.SetComp, cst.DictComp)):
         iterable = node.iter if isinstance(node, cst.For) else node.for_in.iter
@@ -653,18 +648,27 @@ def _the_step(expr: cst.BaseExpression, step: str) -> bool:
 def _step_handed_to_helpers(analysis, factor: cst.BaseExpression, step: str, call: cst.Call, depth: int) -> list:
     """(params, body, step name, depth) of each function of the file that `factor` calls with the step as an
     argument: the helper's parameter in that place is the step there."""
-    mod = analysis.module
-    ctx = Context(mod, mod.enclosing_function(call), mod.enclosing_class(call))
     found = []
     for inner in walk(factor, cst.Call):
-        place = next((i for i, a in enumerate(inner.args) if a.keyword is None and isinstance(a.value, cst.Name)
-                      and a.value.value == step), None)
-        definition = analysis.flow.definition(inner.func, ctx) if place is not None else None
-        if isinstance(definition, tuple) and definition[0] is mod and isinstance(definition[1], cst.FunctionDef):
-            params = definition[1].params.params
-            if place < len(params):
-                found.append((definition[1].params, definition[1].body, params[place].name.value, depth))
+        given = _helper_parameter(analysis, inner, step)
+        if given is not None:
+            fn, param = given
+            found.append((fn.params, fn.body, param, depth))
     return found
+
+
+def _helper_parameter(analysis, call: cst.Call, name: str) -> tuple[cst.FunctionDef, str] | None:
+    """(the function, its parameter) when `call` runs a function of the checked file and passes `name` positionally."""
+    mod = analysis.module
+    place = next((i for i, a in enumerate(call.args) if a.keyword is None and not a.star and
+                  isinstance(a.value, cst.Name) and a.value.value == name), None)
+    if place is None:
+        return None
+    found = analysis.flow.definition(call.func, Context(mod, mod.enclosing_function(call), mod.enclosing_class(call)))
+    if not (isinstance(found, tuple) and found[0] is mod and isinstance(found[1], cst.FunctionDef)):
+        return None
+    params = found[1].params.params
+    return (found[1], params[place].name.value) if place < len(params) else None
 
 
 @register
