@@ -41,6 +41,12 @@ class Optimizer:
     held: frozenset[Node] | None  # objects whose parameters it was built from; None when not understood
 
 
+def read_after_loop(module: ModuleAnalysis, loop: cst.For, use: cst.CSTNode) -> bool:
+    """`use` reads the variable of `loop` after the loop ran to its end (no `break`), so it holds the last element:
+    `opt.step()` below `for opt in optimizers: opt.zero_grad()` steps only the last optimizer."""
+    return not any(a is loop for a in module.ancestors(use)) and not any(True for _ in walk(loop.body, cst.Break))
+
+
 def context_of(module: ModuleAnalysis, node: cst.CSTNode) -> Context:
     """The context an expression is read in, with every definition of a name reaching it (no order)."""
     return Context(module, module.enclosing_function(node), module.enclosing_class(node))
@@ -165,9 +171,7 @@ class Identity:
                 elif isinstance(parent, cst.For) and parent.target is node:
                     # after a loop that ran to its end, its variable holds the last element (`opt.step()` below
                     # `for opt in optimizers: opt.zero_grad()` steps only the last optimizer)
-                    after = not any(a is parent for a in ctx.module.ancestors(expr)) and \
-                        not any(True for _ in walk(parent.body, cst.Break))
-                    out.append((parent.iter, ctx, (-1,) if after else ("*",)))
+                    out.append((parent.iter, ctx, (-1,) if read_after_loop(ctx.module, parent, expr) else ("*",)))
                 elif isinstance(node, cst.Param) or isinstance(parent, cst.Param):
                     values = list(self.flow.assigned_values(expr, ctx))
                     if not values:

@@ -9,7 +9,7 @@ from graphlint.engine import names
 from graphlint.engine.flow import Context, function_key
 from graphlint.engine.steps import STEP, ZERO_GRAD
 from graphlint.engine.identity import (AFTER, constructs_model, context_of, name_test, new_parameters, one_value, order,
-                                       parameter_names)
+                                       parameter_names, read_after_loop)
 from graphlint.engine.tree import walk
 from graphlint.rules import Related, Report, Rule, register
 from graphlint.rules.dispatch import never_stepped_by_the_class_loop
@@ -629,9 +629,8 @@ def _left_by_a_loop(step) -> tuple | None:
     mod = step.module
     bound_by = [mod.parent(b.node) for b in mod.scopes.bindings(receiver)]
     loops = [loop for loop in bound_by if isinstance(loop, cst.For) and isinstance(loop.target, cst.Name)]
-    enclosing = {id(a) for a in mod.ancestors(step.node)}
-    if not loops or len(loops) < len(bound_by) or any(id(loop) in enclosing for loop in loops):
-        return None  # bound otherwise too, or inside a loop that binds it (each element in turn)
+    if not loops or len(loops) < len(bound_by) or not all(read_after_loop(mod, loop, step.node) for loop in loops):
+        return None  # bound otherwise too, or read inside (or after a `break` of) a loop that binds it
     before = [loop for loop in loops if mod.line(loop) < mod.line(step.node)]
     return (step, max(before, key=mod.line)) if before else None
 
